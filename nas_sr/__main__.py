@@ -1,0 +1,5 @@
+import sys
+
+from nas_sr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,38 @@
+"""The extension point for model families: one :class:`Family` subclass per family."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+if TYPE_CHECKING:
+    from torch import nn
+
+COLORS = ("y", "rgb")
+
+
+class Family(abc.ABC):
+    """A family of SR networks, built from a plain config dict.
+
+    A config is ``{"family": name, "scale": s, "color": "y" | "rgb", **hyperparameters}``.
+    Subclasses declare their hyper-parameters (name -> type) and build the network.
+    """
+
+    name: ClassVar[str]
+    hyperparameters: ClassVar[Mapping[str, type]] = {}
+    #: Values a config may omit.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    colors: ClassVar[tuple[str, ...]] = COLORS
+    scales: ClassVar[tuple[int, ...]] = (2, 3, 4)
+    #: Pixel range the network expects and produces (1.0 or 255.0).
+    input_range: ClassVar[float] = 1.0
+    #: Lower bound of each integer hyper-parameter (the default is 1).
+    minimum: ClassVar[Mapping[str, int]] = {}
+
+    def check(self, config: Mapping[str, Any]) -> list[str]:
+        """Return messages for combinations of values that cannot be built (none by default)."""
+        return []
+
+    @abc.abstractmethod
+    def build(self, config: Mapping[str, Any]) -> "nn.Module":
+        """Build the network of a validated config."""

@@ -1,0 +1,58 @@
+"""Loading weight files into the project's networks, with errors that say what does not fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be loaded into a network, with the file named."""
+
+
+def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch.Tensor]:
+    """Read a state_dict from ``path`` (tensors only; no pickled code is executed).
+
+    ``key`` picks a nested state_dict, e.g. ``params_ema`` in BasicSR checkpoints.
+    """
+    path = Path(path)
+    try:
+        data: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: no such weights file") from None
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc.__class__.__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if key is not None:
+        if not isinstance(data, Mapping) or key not in data:
+            keys = ", ".join(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
+            raise WeightsError(f"{path}: no {key!r} entry (has: {keys})")
+        data = data[key]
+    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise WeightsError(f"{path}: not a state_dict of tensors")
+    return dict(data)
+
+
+def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "weights") -> None:
+    """Copy ``state`` into ``model``, converting dtypes; every name and shape must match."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
+    if wrong:
+        problems.append(f"shape mismatch {', '.join(wrong[:3])}{' ...' if len(wrong) > 3 else ''}")
+    if problems:
+        raise WeightsError(f"{source} do not fit the model: " + "; ".join(problems))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
