@@ -14,10 +14,17 @@ class ImageError(ValueError):
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as an HxWx3 uint8 RGB array.
+    """Read an image file as an HxWx3 uint8 RGB array (greyscale as three equal channels)."""
+    image = read_image(path)
+    return np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image
 
-    Greyscale files become three equal channels; alpha is dropped; 16-bit files are scaled
-    to 8 bits.
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8: HxW for a greyscale file, HxWx3 RGB otherwise.
+
+    Greyness is kept because the protocol treats a greyscale file as its own Y (the MATLAB
+    test scripts behind the published tables convert only colour images). Alpha is dropped;
+    16-bit files are scaled to 8 bits.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -28,8 +35,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):
                 array = np.asarray(img, dtype=np.float64)
                 peak = 65535.0 if array.max(initial=0) > 255 or img.mode.startswith("I;16") else 255.0
-                grey = np.clip(np.floor(array * 255.0 / peak + 0.5), 0, 255).astype(np.uint8)
-                return np.repeat(grey[:, :, None], 3, axis=2)
+                return np.clip(np.floor(array * 255.0 / peak + 0.5), 0, 255).astype(np.uint8)
+            if img.mode in ("L", "LA", "1"):
+                return np.asarray(img.convert("L"), dtype=np.uint8).copy()
             rgb = img.convert("RGB")
     except FileNotFoundError:
         raise ImageError(f"{path}: no such image file") from None
