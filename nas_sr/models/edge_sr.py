@@ -6,7 +6,8 @@ channel groups, a pixel shuffle lays them out at HR, and the groups are merged p
 - ``esr-max``: the maximum over ``C`` filter outputs;
 - ``esr-tm`` (template matching): a softmax over ``C`` keys weights ``C`` values;
 - ``esr-tr`` (transformer): a softmax over ``C`` query*key products weights ``C`` values;
-- ``esr-cnn``: ``esr-tm`` fed by a 5x5 and a 3x3 hidden convolution (tanh) instead of the input.
+- ``esr-cnn``: a softmax over squared keys weights the values, fed by a 5x5 and a 3x3 hidden
+  convolution (tanh) instead of the input (squared keys: so the released weights were trained).
 
 Parameter names follow the authors' released state_dicts, so their weights load as they are.
 """
@@ -42,8 +43,9 @@ class _EdgeSR(nn.Module):
         y = y.view(b, self.colors, self.groups, self.channels, h, w)
         if self.merge == "max":
             return y[:, :, 0].amax(dim=2)
-        if self.merge == "tm":
+        if self.merge in ("tm", "tm-squared"):
             value, key = y[:, :, 0], y[:, :, 1]
+            key = key * key if self.merge == "tm-squared" else key
             return (value * torch.softmax(key, dim=2)).sum(dim=2)
         value, query, key = y[:, :, 0], y[:, :, 1], y[:, :, 2]
         return (value * torch.softmax(query * key, dim=2)).sum(dim=2)
@@ -98,7 +100,7 @@ class ESRTR(_OneLayer):
 
 @register_family
 class ESRCNN(Family):
-    """eSR-CNN: 5x5 (``width1``) and 3x3 (``width2``) tanh layers feeding an eSR-TM head."""
+    """eSR-CNN: 5x5 (``width1``) and 3x3 (``width2``) tanh layers feeding a template-matching head."""
 
     name = "esr-cnn"
     hyperparameters = {"channels": int, "width1": int, "width2": int}
@@ -113,4 +115,4 @@ class ESRCNN(Family):
             nn.Tanh(),
             nn.Conv2d(w, n * 2 * s * s * c, 3, padding=1, bias=False),
         )
-        return _EdgeSR(body, s, n, 2, c, "tm")
+        return _EdgeSR(body, s, n, 2, c, "tm-squared")

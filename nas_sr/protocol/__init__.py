@@ -7,6 +7,7 @@ from nas_sr.protocol.evaluate import (
     Upscaler,
     evaluate,
     evaluate_folder,
+    luma,
     make_lr,
     matlab_bicubic,
     mod_crop,
@@ -18,6 +19,6 @@ from nas_sr.protocol.resize import imresize
 
 __all__ = [
     "Evaluation", "ImageScore", "Upscaler", "crop_border", "evaluate", "evaluate_folder",
-    "imresize", "make_lr", "matlab_bicubic", "mod_crop", "psnr", "rgb_to_y", "score_image",
+    "imresize", "luma", "make_lr", "matlab_bicubic", "mod_crop", "psnr", "rgb_to_y", "score_image",
     "ssim", "to_uint8",
 ]

@@ -16,13 +16,13 @@ def psnr(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
     >>> import numpy as np
     >>> a = np.zeros((8, 8)); b = a.copy(); b[4, 4] = 16
     >>> round(psnr(a, b, border=0), 4)
-    42.1442
+    42.1102
     """
     if sr.shape != hr.shape:
         raise ValueError(f"psnr: shapes differ: {sr.shape} vs {hr.shape}")
     diff = crop_border(sr.astype(np.float64), border) - crop_border(hr.astype(np.float64), border)
     mse = float(np.mean(diff * diff))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def ssim(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
