@@ -1,0 +1,27 @@
+"""Shared fixtures. Data beside the project (``../shared``) is found through ``NAS_SR_SHARED``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(os.environ.get("NAS_SR_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The shared data folder; tests that use it skip, saying why, when it is absent."""
+    if not (SHARED / "datasets").is_dir():
+        pytest.skip(f"shared data not found at {SHARED} (set NAS_SR_SHARED to its path)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def esr_table(shared: Path) -> dict:
+    """The official edge-SR results table (model id -> metrics)."""
+    import pickle
+
+    with open(shared / "esr" / "tests.pkl", "rb") as f:
+        return pickle.load(f)  # trusted test data shipped beside the project
