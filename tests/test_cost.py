@@ -49,7 +49,7 @@ def test_flops_of_a_one_layer_esr_model():
 
 def test_flops_of_fsrcnn_include_the_transposed_convolution():
     d, s, m, scale = 56, 12, 4, 3
-    lr = (1920 // scale) * (1080 // scale)
+    lr = (384 // scale) * (216 // scale)
     per_lr_pixel = (
         1 * d * 5 * 5    # feature extraction
         + d * s          # shrinking (1x1)
@@ -58,7 +58,7 @@ def test_flops_of_fsrcnn_include_the_transposed_convolution():
         + d * 1 * 9 * 9  # transposed 9x9 conv: every LR pixel spreads 9x9 taps per (in, out) pair
     )
     model = build_model(config_from_esr_id("FSRCNN_s3_D56_S12_M4"))
-    assert count_flops(model, (1920, 1080), scale, 1) == per_lr_pixel * lr
+    assert count_flops(model, (384, 216), scale, 1) == per_lr_pixel * lr
 
 
 def test_flops_reject_a_resolution_not_divisible_by_the_scale():

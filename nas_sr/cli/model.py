@@ -1,0 +1,93 @@
+"""``nas-sr model info MODEL``: config, parameters, multiply-adds and (optionally) latency."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+DEFAULT_RESOLUTION = (1280, 720)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("model", help="inspect a model: config, parameters, FLOPs, latency")
+    commands = parser.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
+    info = commands.add_parser(
+        "info", help="config, parameters and multiply-adds of a model (latency with --latency)",
+        description="Print a model's config, parameter count and multiply-adds of one forward pass "
+        "(convolutions and matmuls, transposed convolutions included; element-wise ops, softmax "
+        "and pixel shuffle are not counted).",
+    )
+    info.add_argument("model", metavar="MODEL", help="an edge-SR id (eSR-TM_s2_K7_C8), a family name "
+                      "(its defaults), or a JSON config ('{\"family\":\"esr-tm\",\"scale\":2,...}')")
+    info.add_argument("--scale", type=int, help="set or override the scale")
+    info.add_argument("--resolution", metavar="WxH", help="output resolution (default 1280x720, rounded "
+                      "down to a multiple of the scale)")
+    info.add_argument("--latency", action="store_true", help="also measure the latency of a forward pass")
+    info.add_argument("--device", default="cpu", help="device for --latency: cpu, cuda, cuda:N (default cpu)")
+    info.add_argument("--dtype", default="fp32", choices=("fp32", "fp16"), help="dtype for --latency")
+    info.add_argument("--threads", type=int, help="torch CPU threads for --latency (default: torch's)")
+    info.add_argument("--repeats", type=int, default=10, help="timed passes for --latency (default 10)")
+    info.add_argument("--format", default="table", choices=("table", "json"), help="output format")
+    info.set_defaults(handler=info_handler)
+
+
+def resolve_model(text: str, scale: int | None = None) -> dict[str, Any]:
+    """The canonical config that MODEL (id, family name or JSON) and ``--scale`` describe."""
+    from nas_sr.models.esr_ids import config_from_esr_id
+    from nas_sr.models.registry import ConfigError, canonical_config, family_names, get_family
+
+    text = text.strip()
+    if text.startswith(("{", "[")):
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"MODEL is not valid JSON: {exc}") from None
+        if not isinstance(config, dict):
+            raise ValueError("a JSON MODEL must be an object such as {\"family\": \"esr-tm\", ...}")
+    elif text in family_names():
+        config = {"family": text, "scale": get_family(text).scales[0]}
+    else:
+        try:
+            config = config_from_esr_id(text)
+        except ConfigError as exc:
+            if "_s" not in text:
+                raise ConfigError(f"{exc}; MODEL may also be a family name ({', '.join(family_names())}) "
+                                  "or a JSON config") from None
+            raise
+    if scale is not None:
+        config["scale"] = scale
+    return canonical_config(config)
+
+
+def info_handler(args: argparse.Namespace) -> int:
+    from nas_sr.cost import model_cost, parse_resolution
+
+    config = resolve_model(args.model, args.scale)
+    scale = config["scale"]
+    if args.resolution is not None:
+        resolution = parse_resolution(args.resolution)
+    else:
+        resolution = (DEFAULT_RESOLUTION[0] - DEFAULT_RESOLUTION[0] % scale,
+                      DEFAULT_RESOLUTION[1] - DEFAULT_RESOLUTION[1] % scale)
+    cost = model_cost(config, resolution, latency=args.latency, device=args.device, threads=args.threads,
+                      dtype=args.dtype, repeats=args.repeats)
+    if args.format == "json":
+        out: dict[str, Any] = {"config": config, "params": cost.params, "flops": cost.flops,
+                               "resolution": list(cost.resolution)}
+        if cost.latency:
+            out["latency"] = cost.latency.as_dict()
+        print(json.dumps(out, indent=2))
+        return 0
+    w, h = cost.resolution
+    rows = [("config", json.dumps(config)), ("params", f"{cost.params:,}"),
+            ("flops", f"{cost.flops:,} multiply-adds ({cost.flops / 1e9:.3f} G) for a {w}x{h} output")]
+    if (lat := cost.latency) is not None:
+        d = lat.device
+        rows += [("latency", f"{lat.median_ms:.3f} ms median, IQR {lat.iqr_ms:.3f} ms, {lat.repeats} repeats"),
+                 ("device", f"{d.kind}: {d.name}, {d.threads} threads, {d.dtype}, torch {d.torch_version}"),
+                 ("peak memory", "n/a on cpu" if lat.peak_memory_bytes is None
+                  else f"{lat.peak_memory_bytes / 2**20:.1f} MiB")]
+    for name, value in rows:
+        print(f"{name:<12} {value}")
+    return 0
