@@ -202,7 +202,7 @@ def test_model_info_json(cli):
 
 
 def test_model_info_json_config_scale_and_resolution(cli):
-    config = '{"family":"esr-max","scale":2,"kernel_size":3,"channels":1}'
+    config = '{"family":"esr-max","kernel_size":3,"channels":1}'
     status, out, _ = cli("model", "info", config, "--scale", "4", "--resolution", "64x32", "--format", "json")
     data = json.loads(out)
     assert status == 0 and data["config"]["scale"] == 4 and data["resolution"] == [64, 32]
@@ -228,8 +228,10 @@ def test_model_info_table_with_latency(cli):
     (["{bad json"], "not valid JSON"),
     (["eSR-TM_s2_K7_C8", "--resolution", "12x"], "WIDTHxHEIGHT"),
     (["eSR-TM_s2_K7_C8", "--resolution", "101x100"], "not divisible"),
-    (["eSR-TM_s2_K7_C8", "--scale", "5"], "scale=5"),
-    (["esr-tm"], "missing key"),
+    (["eSR-TM_s2_K7_C8", "--scale", "5"], "is for scale 2, not 5"),
+    (['{"family":"esr-tm","kernel_size":3,"channels":2}', "--scale", "5"], "scale=5"),
+    (["esr-tm"], "names no scale"),
+    (["esr-tm", "--scale", "2"], "missing key"),
     (["eSR-TM_s2_K7_C8", "--latency", "--device", "tpu"], "device"),
 ])
 def test_model_info_errors(cli, argv, message):

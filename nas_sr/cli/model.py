@@ -32,38 +32,12 @@ def register(subparsers: Any) -> None:
     info.set_defaults(handler=info_handler)
 
 
-def resolve_model(text: str, scale: int | None = None) -> dict[str, Any]:
-    """The canonical config that MODEL (id, family name or JSON) and ``--scale`` describe."""
-    from nas_sr.models.esr_ids import config_from_esr_id
-    from nas_sr.models.registry import ConfigError, canonical_config, family_names, get_family
-
-    text = text.strip()
-    if text.startswith(("{", "[")):
-        try:
-            config = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"MODEL is not valid JSON: {exc}") from None
-        if not isinstance(config, dict):
-            raise ValueError("a JSON MODEL must be an object such as {\"family\": \"esr-tm\", ...}")
-    elif text in family_names():
-        config = {"family": text, "scale": get_family(text).scales[0]}
-    else:
-        try:
-            config = config_from_esr_id(text)
-        except ConfigError as exc:
-            if "_s" not in text:
-                raise ConfigError(f"{exc}; MODEL may also be a family name ({', '.join(family_names())}) "
-                                  "or a JSON config") from None
-            raise
-    if scale is not None:
-        config["scale"] = scale
-    return canonical_config(config)
-
-
 def info_handler(args: argparse.Namespace) -> int:
     from nas_sr.cost import model_cost, parse_resolution
 
-    config = resolve_model(args.model, args.scale)
+    from nas_sr.models.spec import config_from_spec
+
+    config = config_from_spec(args.model, args.scale)
     scale = config["scale"]
     if args.resolution is not None:
         resolution = parse_resolution(args.resolution)

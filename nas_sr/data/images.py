@@ -1,4 +1,4 @@
-"""Reading images as the protocol wants them: RGB uint8, greyscale expanded to three channels."""
+"""Reading images as the protocol wants them: uint8, greyscale files kept as HxW, colour as HxWx3."""
 
 from __future__ import annotations
 

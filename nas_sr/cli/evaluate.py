@@ -1,0 +1,89 @@
+"""``nas-sr evaluate``: PSNR/SSIM of a model on benchmark folders by the SR protocol."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="PSNR/SSIM of a model on HR image folders (Y channel, MATLAB bicubic LR)",
+        description="Evaluate a model by the SR protocol: MATLAB bicubic LR, output rounded to "
+        "uint8, PSNR/SSIM on Y with a border of `scale` pixels, averaged over images.",
+    )
+    parser.add_argument("--model", required=True,
+                        help="'bicubic' (MATLAB bicubic upscaling, the published baseline), an "
+                        "edge-SR id such as eSR-TM_s2_K7_C8, or a JSON config")
+    parser.add_argument("--weights", type=Path, help="a PyTorch state_dict for the model")
+    parser.add_argument("--weights-key", help="entry of the checkpoint that holds the state_dict "
+                        "(e.g. params_ema)")
+    parser.add_argument("--dataset", type=Path, action="append", required=True,
+                        help="folder of HR images (repeat for several)")
+    parser.add_argument("--scale", type=int, help="upscaling factor (taken from the model id if omitted)")
+    parser.add_argument("--y-convention", choices=("uint8", "float"),
+                        help="how Y is computed: uint8 (MATLAB rgb2ycbcr; default for Y models) or "
+                        "float (BasicSR; default for RGB models)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from nas_sr.data.images import list_images, read_image
+    from nas_sr.protocol import evaluate, matlab_bicubic
+
+    for folder in args.dataset:
+        list_images(folder)  # fail early, naming the folder, before any model work
+    if args.model == "bicubic":
+        if args.scale is None:
+            raise ValueError("--model bicubic needs --scale")
+        if args.weights:
+            raise ValueError("--model bicubic is MATLAB's fixed upscaler and takes no --weights; "
+                             "for the learnable bicubic model give its id, e.g. Bicubic_s2")
+        # The published bicubic table: Y as MATLAB computes it, float pipeline.
+        upscale, color, convention, quantize = matlab_bicubic(args.scale), "y", "uint8", False
+        scale, description = args.scale, "MATLAB bicubic"
+    else:
+        upscale, color, scale, description = _model_upscaler(args)
+        convention, quantize = args.y_convention or ("uint8" if color == "y" else "float"), True
+
+    results = []
+    for folder in args.dataset:
+        files = list_images(folder)
+        images = ((p.stem, read_image(p)) for p in tqdm(files, desc=folder.name, unit="img",
+                                                          leave=False, disable=len(files) < 20))
+        results.append(evaluate(upscale, images, scale, color, convention, folder.name,
+                                quantize=quantize))
+    if args.format == "json":
+        json.dump([{"model": description, **r.as_dict()} for r in results], sys.stdout, indent=1)
+        print()
+    else:
+        print(f"{description}  x{scale}  (Y {convention}{'' if quantize else ', float pipeline'})")
+        print(f"{'dataset':<12} {'images':>6} {'PSNR':>8} {'SSIM':>7}")
+        for r in results:
+            print(f"{r.dataset:<12} {len(r.images):>6} {r.psnr:>8.4f} {r.ssim:>7.4f}")
+    return 0
+
+
+def _model_upscaler(args: argparse.Namespace):
+    from nas_sr.models import build_model
+    from nas_sr.models.spec import config_from_spec
+    from nas_sr.models.upscaler import torch_upscaler
+    from nas_sr.models.weights import load_weights, read_state_dict
+
+    config = config_from_spec(args.model, args.scale)
+    model = build_model(config)
+    if args.weights:
+        load_weights(model, read_state_dict(args.weights, args.weights_key), source=str(args.weights))
+        description = f"{args.model} ({args.weights.name})"
+    else:
+        print(f"nas-sr evaluate: note: no --weights, {args.model} is evaluated untrained",
+              file=sys.stderr)
+        description = f"{args.model} (untrained)"
+    return torch_upscaler(model, config, args.device), config["color"], config["scale"], description
