@@ -1,0 +1,57 @@
+"""Search-space errors: one line naming the file, the field path and the bad value."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence, Union
+
+Loc = Sequence[Union[str, int]]
+_NOTHING = object()
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class SpaceError(ValueError):
+    """A search space that cannot be loaded or used; the message is one line.
+
+    It starts with the file (or ``<dict>``), then the field path, then what is wrong:
+    ``search_spaces/x.yaml: branches[2].params.channels: empty list (got [])``.
+    """
+
+
+class FieldError(ValueError):
+    """A bad field, before the file is known: :class:`SearchSpace` turns it into a :class:`SpaceError`."""
+
+    def __init__(self, loc: Loc, message: str, got: Any = _NOTHING) -> None:
+        text = f"{format_loc(loc)}: {message}"
+        super().__init__(text if got is _NOTHING else f"{text} (got {show(got)})")
+
+
+def format_loc(loc: Loc) -> str:
+    """A field path as written in messages.
+
+    >>> format_loc(("branches", 2, "params", "channels"))
+    'branches[2].params.channels'
+    >>> format_loc(())
+    'top level'
+    """
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            name = part if _IDENTIFIER.match(str(part)) else repr(part)
+            text += f".{name}" if text else name
+    return text or "top level"
+
+
+def show(value: Any, limit: int = 80) -> str:
+    """A short one-line rendering of a bad value.
+
+    >>> show("three"), show(list(range(100)))
+    ("'three'", '[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20 ...]')
+    """
+    text = repr(value)
+    if len(text) > limit:
+        closing = text[-1] if text[-1] in ")]}" else ""
+        text = text[: limit - 5].rsplit(", ", 1)[0] + " ..." + closing
+    return text
