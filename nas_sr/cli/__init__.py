@@ -12,7 +12,7 @@ import importlib
 import sys
 from typing import Sequence
 
-_COMMAND_MODULES = ("space", "model", "evaluate")
+_COMMAND_MODULES = ("space", "model", "evaluate", "search", "pareto", "trials")
 
 
 class UsageError(Exception):

@@ -1,0 +1,34 @@
+"""``nas-sr pareto``: the non-dominated COMPLETE trials of a study."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    from nas_sr.search.driver import DEFAULT_STORAGE
+
+    p = subparsers.add_parser("pareto", help="print the Pareto front of a search study",
+                              description="Print the non-dominated, feasible COMPLETE trials of a study, "
+                              "for its own objectives or another subset (e.g. --objectives psnr,params).")
+    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    p.add_argument("--objectives", help="comma-separated objectives (default: the study's)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nas_sr.search.objectives import objectives_of_study, parse_objectives
+    from nas_sr.search.report import pareto_front, render, trial_row
+    from nas_sr.search.study import load_existing_study
+
+    study = load_existing_study(args.study, args.storage)
+    objectives = objectives_of_study(study.metric_names, study.directions)
+    if args.objectives:
+        sets = [o.name.partition("@")[2] for o in objectives if "@" in o.name]
+        objectives = parse_objectives(args.objectives, sets)
+    rows = [trial_row(t, objectives) for t in pareto_front(study, objectives)]
+    print(render(rows, args.format))
+    return 0

@@ -1,0 +1,137 @@
+"""``nas-sr search``: a multi-objective architecture search, Optuna in the driver, Ray for trials.
+
+With no arguments: the x2 edge-SR demo (``search_spaces/edge_sr_small.yaml``) on the bundled
+photos, CPU, 2 workers, 20 COMPLETE trials of 12 s training each, in ``sqlite:///studies/default.db``
+(study ``default``); prints the Pareto front and writes ``studies/default_front.html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SPACE = Path(__file__).resolve().parents[2] / "search_spaces" / "edge_sr_small.yaml"
+#: Used when the demo space file is not there (e.g. an installed wheel).
+BUILTIN_SPACE: dict[str, Any] = {
+    "name": "edge_sr_builtin", "description": "built-in x2 demo space", "scales": [2], "color": "y",
+    "branches": [
+        {"family": "esr-max", "params": {"kernel_size": [3, 5], "channels": [1, 2, 4, 8]}},
+        {"family": "esr-tm", "params": {"kernel_size": [3, 5, 7], "channels": [2, 4, 8]}},
+        {"family": "espcn", "params": {"width1": [0, 1, 2], "width2": [3, 9]}},
+        {"family": "bicubic"},
+    ],
+}
+
+
+def register(subparsers: Any) -> None:
+    from nas_sr.search.driver import DEFAULT_STORAGE, SAMPLERS
+    from nas_sr.search.objectives import DEFAULT_OBJECTIVES
+
+    p = subparsers.add_parser(
+        "search", help="search a space for the Pareto front of quality vs cost (Optuna + Ray)",
+        description=__doc__.split("\n\n")[1].replace("\n", " ") + " Re-running a study with results needs --resume.")
+    p.add_argument("--space", type=Path, help=f"search-space YAML (default {DEFAULT_SPACE.name})")
+    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    p.add_argument("--trials", type=_positive, default=20, help="COMPLETE trials wanted, those already in the "
+                   "study included (default 20)")
+    p.add_argument("--workers", type=_positive, default=2, help="trials run at once (default 2)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default tpe; grid walks every config")
+    p.add_argument("--budget-seconds", type=_positive_float, help="training time per trial (default 12 unless "
+                   "--budget-steps is given)")
+    p.add_argument("--budget-steps", type=_positive, help="training steps per trial")
+    p.add_argument("--batch-size", type=_positive, default=16)
+    p.add_argument("--patch-size", type=_positive, default=24, help="LR patch side (default 24)")
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument("--device", default="cpu", help="training and latency device: cpu, cuda (default cpu)")
+    p.add_argument("--objectives", help=f"comma-separated, from psnr[@SET], ssim[@SET], latency_ms, params, flops "
+                   f"(default {DEFAULT_OBJECTIVES})")
+    p.add_argument("--constraint", action="append", default=[], metavar="EXPR",
+                   help="e.g. latency_ms<=33 (repeatable; NAME OP NUMBER, OP one of <=, <, >=, >)")
+    p.add_argument("--resolution", default="1920x1080", help="output WxH for FLOPs and latency (default 1920x1080)")
+    p.add_argument("--latency-repeats", type=_positive, default=5, help="timed passes per latency (default 5)")
+    p.add_argument("--resume", action="store_true", help="continue an existing study (stale RUNNING trials FAIL)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train", type=Path, help="folder of HR training images (default: bundled photos)")
+    p.add_argument("--val", type=Path, action="append", help="folder of HR validation images, named by the "
+                   "folder (repeatable; default: bundled photos, named 'val')")
+    p.add_argument("--ray-address", help="an existing Ray cluster (default: a local one for this run)")
+    p.add_argument("--html", type=Path, help="where to write the front plot (default <db dir>/<study>_front.html)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from nas_sr.cost import parse_resolution
+    from nas_sr.search.constraints import parse_constraint
+    from nas_sr.search.objectives import DEFAULT_OBJECTIVES, parse_objectives
+
+    val_names = [v.name for v in args.val] if args.val else ["val"]
+    # Check the cheap inputs before loading anything.
+    parse_objectives(args.objectives or DEFAULT_OBJECTIVES, val_names)
+    for text in args.constraint:
+        parse_constraint(text, val_names)
+    resolution = parse_resolution(args.resolution)
+    space = _load_space(args.space)
+
+    from nas_sr.data import load_bundled, load_folder
+    from nas_sr.search.driver import SearchOptions, run_search
+    from nas_sr.search.objectives import objectives_of_study
+    from nas_sr.search.report import pareto_front, render, trial_row, write_front_html
+    from nas_sr.search.study import artifact_dir
+
+    train = load_folder(args.train) if args.train else load_bundled("train")
+    val = {v.name: load_folder(v) for v in args.val} if args.val else {"val": load_bundled("val")}
+    budget_seconds = args.budget_seconds or (None if args.budget_steps else 12.0)
+    settings = {"max_steps": args.budget_steps, "max_seconds": budget_seconds, "batch_size": args.batch_size,
+                "patch_size": args.patch_size, "lr": args.lr, "device": args.device,
+                "resolution": list(resolution), "latency_repeats": args.latency_repeats}
+    gpus = 1.0 / args.workers if args.device.startswith("cuda") else 0.0
+    opts = SearchOptions(space=space, train_images=list(train), val_sets={k: list(v) for k, v in val.items()},
+                         study=args.study, storage=args.storage, trials=args.trials, workers=args.workers,
+                         sampler=args.sampler, objectives=args.objectives, constraints=args.constraint,
+                         resume=args.resume, seed=args.seed, settings=settings, gpus_per_trial=gpus,
+                         ray_address=args.ray_address, progress=not args.no_progress)
+    outcome = run_search(opts)
+    study = outcome.study
+    objectives = objectives_of_study(study.metric_names, study.directions)
+    front = pareto_front(study)
+    print(f"study {args.study}: {outcome.complete} COMPLETE, {outcome.failed} failed, {outcome.duplicates} "
+          f"duplicate proposals skipped, {outcome.seconds:.0f} s; Pareto front ({len(front)} trials):")
+    print(render([trial_row(t, objectives) for t in front], "table"))
+    html = args.html or artifact_dir(args.storage).parent / f"{args.study}_front.html"
+    print(f"front plot: {write_front_html(study, objectives, html)}")
+    return 0 if not outcome.stopped else 1
+
+
+def _load_space(path: Path | None) -> Any:
+    from nas_sr.space import SearchSpace, load_space
+
+    if path is not None:
+        return load_space(path)
+    if DEFAULT_SPACE.exists():
+        return load_space(DEFAULT_SPACE)
+    print(f"nas-sr search: note: {DEFAULT_SPACE} not found, using the built-in demo space", file=sys.stderr)
+    return SearchSpace.from_dict(BUILTIN_SPACE, "<built-in>")

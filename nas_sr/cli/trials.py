@@ -1,0 +1,34 @@
+"""``nas-sr trials``: the trials of a study with their metrics, state and config."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+STATES = {"complete": ("COMPLETE",), "fail": ("FAIL",), "pruned": ("PRUNED",), "running": ("RUNNING",), "all": None}
+
+
+def register(subparsers: Any) -> None:
+    from nas_sr.search.driver import DEFAULT_STORAGE
+
+    p = subparsers.add_parser("trials", help="list the trials of a search study",
+                              description="List a study's trials: number, state, objective values, family, "
+                              "training steps/seconds, failure reason (or duplicate_of) and config.")
+    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    p.add_argument("--state", choices=tuple(STATES), default="all", help="which trials (default all)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nas_sr.search.objectives import objectives_of_study
+    from nas_sr.search.report import render, trial_row
+    from nas_sr.search.study import load_existing_study
+
+    study = load_existing_study(args.study, args.storage)
+    objectives = objectives_of_study(study.metric_names, study.directions)
+    wanted = STATES[args.state]
+    trials = [t for t in study.get_trials(deepcopy=False) if wanted is None or t.state.name in wanted]
+    print(render([trial_row(t, objectives) for t in trials], args.format))
+    return 0

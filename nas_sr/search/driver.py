@@ -1,0 +1,410 @@
+"""The search driver: Optuna ask/tell in this process, one Ray task per trial.
+
+The driver is the only writer to the study: workers get plain data (config, settings, images)
+and return plain data (:func:`nas_sr.search.worker.run_trial`). A trial is COMPLETE only when
+trained to its full budget; every other outcome is FAIL with the reason in ``fail_reason``.
+No trial is left RUNNING: in-flight trials are failed on any exit of the loop ("interrupted"
+on Ctrl-C), and RUNNING trials of a killed driver are failed ("stale: driver stopped") when
+the search starts again.
+
+Duplicates: a proposal whose canonical config is already COMPLETE (or in flight) is not
+trained again; its trial is told PRUNED with user attribute ``duplicate_of`` (the trial
+number that holds the result) and the driver asks again. PRUNED trials do not count.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+from nas_sr.search.constraints import Constraint, parse_constraint
+from nas_sr.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
+from nas_sr.search.study import (
+    artifact_dir,
+    existing_studies,
+    fail_trial,
+    fail_stale_trials,
+)
+
+if TYPE_CHECKING:
+    import optuna
+
+    from nas_sr.space import SearchSpace
+
+SAMPLERS = ("tpe", "nsga2", "random", "grid")
+DEFAULT_STORAGE = "sqlite:///studies/default.db"
+#: Proposals in a row that repeat known configs before the space counts as exhausted.
+MAX_DUPLICATES_IN_A_ROW = 200
+CURVE_POINTS = 50
+
+
+@dataclass
+class SearchOptions:
+    """Everything a search needs; the CLI fills it from its arguments."""
+
+    space: "SearchSpace"
+    train_images: Sequence[tuple[str, Any]]
+    val_sets: Mapping[str, Sequence[tuple[str, Any]]]
+    study: str = "default"
+    storage: str = DEFAULT_STORAGE
+    trials: int = 20
+    workers: int = 2
+    sampler: str = "tpe"
+    objectives: str | None = None
+    constraints: Sequence[str] = ()
+    resume: bool = False
+    seed: int = 0
+    #: Worker settings: trainer settings (max_steps, max_seconds, batch_size, patch_size, lr,
+    #: device...) and cost settings (resolution, latency, latency_repeats, threads, cost_cache).
+    settings: dict[str, Any] = field(default_factory=dict)
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    ray_address: str | None = None
+    ray_temp_dir: str | None = None
+    max_failures: int | None = None
+    progress: bool = True
+    #: Replaces the Ray task body (for benchmarks and tests): ``fn(config, settings, data) -> dict``.
+    trial_fn: Callable[..., dict[str, Any]] | None = None
+
+
+@dataclass
+class SearchOutcome:
+    study: "optuna.Study"
+    complete: int
+    failed: int
+    duplicates: int
+    seconds: float
+    stopped: str = ""  # why the search stopped before reaching its COMPLETE count
+
+
+def _open_study(opts: SearchOptions, objectives: list[Objective], constraints: list[Constraint]) -> "optuna.Study":
+    import optuna
+
+    from nas_sr.search.study import open_storage
+
+    storage = open_storage(opts.storage)
+    sampler = make_sampler(opts.sampler, opts.seed, opts.trials)
+    names = existing_studies(storage)
+    if opts.study in names:
+        study = optuna.load_study(study_name=opts.study, storage=storage, sampler=sampler)
+        has_trials = bool(study.get_trials(deepcopy=False))
+        if has_trials and not opts.resume:
+            raise ValueError(f"study {opts.study!r} in {opts.storage} already has trials; add --resume to "
+                             "continue it, or choose another --study")
+        old = list(study.metric_names or [])
+        if opts.objectives is not None and old and old != [o.name for o in objectives]:
+            raise ValueError(f"study {opts.study!r} has objectives {','.join(old)}; --objectives "
+                             f"{opts.objectives!r} differs (use another --study)")
+        return study
+    study = optuna.create_study(storage=storage, study_name=opts.study, sampler=sampler,
+                                directions=[o.direction for o in objectives])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([o.name for o in objectives])
+    study.set_user_attr("space", opts.space.source)
+    study.set_user_attr("constraints", [c.text for c in constraints])
+    study.set_user_attr("settings", _jsonable(opts.settings))
+    return study
+
+
+def make_sampler(name: str, seed: int, trials: int) -> "optuna.samplers.BaseSampler":
+    """tpe, nsga2, random; grid walks the space through enqueued trials over a random sampler."""
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, trials // 2)))
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, trials // 2)))
+    if name in ("random", "grid"):
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ValueError(f"unknown sampler {name!r} (expected one of {', '.join(SAMPLERS)})")
+
+
+def grid_params(space: "SearchSpace") -> Iterator[dict[str, Any]]:
+    """The Optuna parameters (as :meth:`SearchSpace.suggest` names them) of every configuration."""
+    import itertools
+
+    from nas_sr.space import Fixed
+
+    for branch in space.branches:
+        free = {k: p.values() for k, p in branch.params.items() if not isinstance(p, Fixed)}
+        for key, values in free.items():
+            if values is None:
+                raise ValueError(f"grid sampler: {branch.name}.{key} is continuous; give it a step or a list")
+        for scale in space.scales:
+            for values in itertools.product(*free.values()):
+                params: dict[str, Any] = {"branch": branch.name}
+                if len(space.scales) > 1:
+                    params["scale"] = scale
+                params.update({f"{branch.name}.{k}": v for k, v in zip(free, values)})
+                yield params
+
+
+def run_search(opts: SearchOptions) -> SearchOutcome:
+    """Run the search until ``opts.trials`` trials are COMPLETE (those already there count)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from nas_sr.models.registry import config_key
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    val_names = list(opts.val_sets)
+    objectives = parse_objectives(opts.objectives or DEFAULT_OBJECTIVES, val_names)
+    constraints = [parse_constraint(text, val_names) for text in opts.constraints]
+    if opts.sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {opts.sampler!r} (expected one of {', '.join(SAMPLERS)})")
+    if opts.trials < 1 or opts.workers < 1:
+        raise ValueError("--trials and --workers must be positive")
+    study = _open_study(opts, objectives, constraints)
+    if opts.objectives is None and study.metric_names:  # resuming: the study's own objectives
+        objectives = parse_objectives(",".join(study.metric_names), val_names)
+    stale = fail_stale_trials(study)
+    if stale:
+        print(f"nas-sr search: marked {stale} stale RUNNING trial(s) FAIL (stale: driver stopped)", file=sys.stderr)
+
+    done_keys: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        done_keys.setdefault(t.user_attrs.get("config", ""), t.number)
+    finite = all(b.size() is not None for b in opts.space.branches)
+    total = opts.space.count() if finite else None
+    grid = None
+    if opts.sampler == "grid":
+        grid = iter([p for p in grid_params(opts.space)])
+
+    settings = {"seed": opts.seed, **opts.settings}
+    settings.setdefault("threads", max(1, int(opts.cpus_per_trial)))
+    data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
+    runner = _Runner(opts, data)
+    start = time.perf_counter()
+    store_dir = artifact_dir(opts.storage)
+    failed = duplicates = dup_row = 0
+    max_failures = opts.max_failures if opts.max_failures is not None else max(10, 2 * opts.trials)
+    inflight: dict[Any, tuple[Any, dict[str, Any], str]] = {}
+    stopped = ""
+    bar = _progress(opts, len(done_keys))
+    reason_on_exit = "driver error"
+    try:
+        while True:
+            complete = len(done_keys)
+            if complete >= opts.trials and not inflight:
+                break
+            # Fill the free workers.
+            while not stopped and len(inflight) < opts.workers and complete + len(inflight) < opts.trials:
+                if total is not None and len(done_keys) + len(inflight) >= total:
+                    stopped = f"every one of the {total} configurations of the space is evaluated or running"
+                    break
+                if grid is not None:
+                    params = _next_grid(grid, opts.space, done_keys, inflight)
+                    if params is None:
+                        stopped = "grid: every configuration is evaluated"
+                        break
+                    study.enqueue_trial(params)
+                trial = study.ask()
+                config = opts.space.suggest(trial)
+                key = config_key(config)
+                twin = done_keys.get(key, next((t.number for t, _, k in inflight.values() if k == key), None))
+                if twin is not None:
+                    trial.set_user_attr("config", key)
+                    trial.set_user_attr("duplicate_of", twin)
+                    study.tell(trial, state=TrialState.PRUNED)
+                    duplicates += 1
+                    dup_row += 1
+                    if dup_row >= MAX_DUPLICATES_IN_A_ROW:
+                        stopped = f"{dup_row} proposals in a row repeated evaluated configurations"
+                    continue
+                dup_row = 0
+                _set_attrs(trial, {"config": key, "family": config["family"], "scale": config["scale"],
+                                   "seed": opts.seed, "nas_sr_version": _version()})
+                inflight[runner.submit(config, settings)] = (trial, config, key)
+            if not inflight:
+                break
+            ref, result = runner.wait_one(list(inflight))
+            trial, config, key = inflight.pop(ref)
+            if result.get("state") == "complete":
+                reason = _complete(study, trial, config, result, objectives, constraints, store_dir)
+            else:
+                reason = result.get("reason", "unknown failure")
+            if reason:
+                fail_trial(study, trial.number, reason)
+                failed += 1
+                bar.write(f"trial {trial.number} FAIL: {reason}")
+                if failed >= max_failures:
+                    stopped = f"{failed} failed trials (limit {max_failures})"
+            else:
+                done_keys[key] = trial.number
+                bar.update(1)
+            bar.set_postfix(failed=failed, dup=duplicates, front=_front_size(study), refresh=True)
+        reason_on_exit = ""
+    except KeyboardInterrupt:
+        reason_on_exit = "interrupted"
+        raise
+    finally:
+        bar.close()
+        for ref, (trial, _, _) in inflight.items():
+            runner.cancel(ref)
+            fail_trial(study, trial.number, reason_on_exit or "driver error")
+        runner.close()
+    if stopped and len(done_keys) < opts.trials:
+        print(f"nas-sr search: stopped with {len(done_keys)} of {opts.trials} COMPLETE trials: {stopped}",
+              file=sys.stderr)
+    else:
+        stopped = ""
+    return SearchOutcome(study, len(done_keys), failed, duplicates, time.perf_counter() - start, stopped)
+
+
+def _next_grid(grid: Iterator[dict[str, Any]], space: "SearchSpace", done: Mapping[str, int],
+               inflight: Mapping[Any, tuple[Any, dict, str]]) -> dict[str, Any] | None:
+    """The next grid point whose config is neither evaluated nor running."""
+    from optuna.trial import FixedTrial
+
+    from nas_sr.models.registry import config_key
+
+    running = {k for _, _, k in inflight.values()}
+    for params in grid:
+        key = config_key(space.suggest(FixedTrial(params)))
+        if key not in done and key not in running:
+            return params
+    return None
+
+
+def _complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any], result: Mapping[str, Any],
+              objectives: list[Objective], constraints: list[Constraint], store_dir: Path) -> str:
+    """Record a finished training as COMPLETE; returns a failure reason instead when it cannot be."""
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    cost = result["cost"]
+    latency = cost.get("latency") or {}
+    attrs: dict[str, Any] = {**result["metrics"], "params": cost["params"], "flops": cost["flops"],
+                             "resolution": cost["resolution"], "steps": result["steps"],
+                             "seconds": round(result["seconds"], 3), "final_loss": result["final_loss"]}
+    if latency:
+        attrs.update(latency_ms=latency["median_ms"], latency_iqr_ms=latency["iqr_ms"],
+                     device=_device_text(latency["device"]))
+    curve = result.get("curve") or []
+    attrs["curve"] = curve[:: max(1, math.ceil(len(curve) / CURVE_POINTS))]
+    try:
+        values = [o.value(attrs) for o in objectives]
+    except KeyError as exc:
+        _set_attrs(trial, attrs)
+        return f"objective value {exc.args[0]!r} missing from the trial's results"
+    bad = [o.name for o, v in zip(objectives, values) if not math.isfinite(v)]
+    _set_attrs(trial, attrs)
+    if bad:
+        return f"objective {', '.join(bad)} is not finite"
+    for c in constraints:
+        trial.set_constraint(c.text, c.violation(attrs))
+    store_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"trial{trial.number}_weights.pt"
+        path.write_bytes(result["weights"])
+        artifact = upload_artifact(artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(path),
+                                   study_or_trial=trial, mimetype="application/octet-stream")
+    trial.set_user_attr("weights_artifact", artifact)
+    study.tell(trial, values)
+    return ""
+
+
+def _set_attrs(trial: Any, attrs: Mapping[str, Any]) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def _device_text(device: Mapping[str, Any]) -> str:
+    return f"{device['kind']}|{device['name']}|{device['threads']} threads|{device['dtype']}|torch {device['torch_version']}"
+
+
+def _version() -> str:
+    from nas_sr import __version__
+
+    return __version__
+
+
+def _jsonable(data: Any) -> Any:
+    return json.loads(json.dumps(data, default=str))
+
+
+def _front_size(study: "optuna.Study") -> int:
+    try:
+        return len(study.best_trials)
+    except Exception:  # noqa: BLE001 - no complete trial yet
+        return 0
+
+
+class _Bar:
+    """A do-nothing stand-in for tqdm."""
+
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **kw: Any) -> None: ...
+    def write(self, text: str) -> None:
+        print(text, file=sys.stderr)
+    def close(self) -> None: ...
+
+
+def _progress(opts: SearchOptions, initial: int) -> Any:
+    if not opts.progress:
+        return _Bar()
+    from tqdm import tqdm
+
+    return tqdm(total=opts.trials, initial=min(initial, opts.trials), desc=f"search {opts.study}",
+                unit="trial", file=sys.stderr, dynamic_ncols=True)
+
+
+class _Runner:
+    """Ray tasks (or, with ``trial_fn`` and no Ray, calls in this process)."""
+
+    def __init__(self, opts: SearchOptions, data: dict[str, Any]) -> None:
+        import logging
+
+        import ray
+
+        from nas_sr.search.worker import run_trial
+
+        self._started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
+                                          logging_level=logging.WARNING, configure_logging=True)
+            if opts.ray_address:
+                ray.init(address=opts.ray_address, **kwargs)
+            else:
+                cpus = max(1, math.ceil(opts.workers * opts.cpus_per_trial))
+                ray.init(num_cpus=cpus, num_gpus=math.ceil(opts.workers * opts.gpus_per_trial),
+                         _temp_dir=opts.ray_temp_dir, **kwargs)
+            self._started = True
+        self._ray = ray
+        self._task = ray.remote(num_cpus=opts.cpus_per_trial, num_gpus=opts.gpus_per_trial,
+                                max_retries=0)(opts.trial_fn or run_trial)
+        self._data = ray.put(data)
+
+    def submit(self, config: Mapping[str, Any], settings: Mapping[str, Any]) -> Any:
+        return self._task.remote(dict(config), dict(settings), self._data)
+
+    def wait_one(self, refs: list[Any]) -> tuple[Any, dict[str, Any]]:
+        ray = self._ray
+        ready: list[Any] = []
+        while not ready:
+            ready, _ = ray.wait(refs, num_returns=1, timeout=1.0)
+        ref = ready[0]
+        try:
+            return ref, ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - the task died (worker crash, OOM kill...)
+            text = str(exc).strip().splitlines()
+            return ref, {"state": "fail", "reason": f"ray task died: {type(exc).__name__}: "
+                                                    f"{text[0] if text else ''}"[:300]}
+
+    def cancel(self, ref: Any) -> None:
+        try:
+            self._ray.cancel(ref, force=True)
+        except Exception:  # noqa: BLE001 - already finished
+            pass
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()

@@ -1,0 +1,140 @@
+"""Reading results: the Pareto front over any objectives, tables/CSV/JSON, an interactive plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from nas_sr.search.objectives import Objective
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+
+def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
+    """Whether ``a`` is at least as good as ``b`` everywhere and better somewhere.
+
+    >>> dominates([30.0, 1.0], [29.0, 1.0], ["maximize", "minimize"])
+    True
+    >>> dominates([30.0, 2.0], [29.0, 1.0], ["maximize", "minimize"])
+    False
+    """
+    sign = [1.0 if d == "minimize" else -1.0 for d in directions]
+    pa = [s * v for s, v in zip(sign, a)]
+    pb = [s * v for s, v in zip(sign, b)]
+    return all(x <= y for x, y in zip(pa, pb)) and any(x < y for x, y in zip(pa, pb))
+
+
+def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Indices of the points no other point dominates (equal points all stay).
+
+    >>> non_dominated([[1, 1], [2, 0], [0, 0], [2, 0]], ["maximize", "maximize"])
+    [0, 1, 3]
+    """
+    return [i for i, p in enumerate(points)
+            if not any(dominates(q, p, directions) for j, q in enumerate(points) if j != i)]
+
+
+def feasible(trial: "FrozenTrial") -> bool:
+    return all(v <= 0 for v in trial.constraints.values())
+
+
+def pareto_front(study: "optuna.Study", objectives: Sequence[Objective] | None = None) -> list["FrozenTrial"]:
+    """Non-dominated feasible COMPLETE trials, by number: the study's own ``best_trials`` for its
+    objectives, else computed over the trials' user attributes for ``objectives``."""
+    from optuna.trial import TrialState
+
+    own = list(study.metric_names or [])
+    if objectives is None or [o.name for o in objectives] == own:
+        return sorted(study.best_trials, key=lambda t: t.number)
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if feasible(t)]
+    trials = [t for t in trials if all(o.key in t.user_attrs for o in objectives)]
+    points = [[o.value(t.user_attrs) for o in objectives] for t in trials]
+    return [trials[i] for i in non_dominated(points, [o.direction for o in objectives])]
+
+
+def trial_row(trial: "FrozenTrial", objectives: Sequence[Objective]) -> dict[str, Any]:
+    """Number, state, objective values, a few attributes and the config of one trial."""
+    attrs = trial.user_attrs
+    row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+    for o in objectives:
+        row[o.name] = attrs.get(o.key)
+    row.update(family=attrs.get("family"), steps=attrs.get("steps"), seconds=attrs.get("seconds"),
+               feasible=feasible(trial))
+    if "fail_reason" in attrs:
+        row["fail_reason"] = attrs["fail_reason"]
+    if "duplicate_of" in attrs:
+        row["duplicate_of"] = attrs["duplicate_of"]
+    row["config"] = attrs.get("config")
+    return row
+
+
+def render(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
+    """Rows as an aligned ``table``, ``csv`` or ``json`` text."""
+    if fmt == "json":
+        return json.dumps(list(rows), indent=1)
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue().rstrip("\n")
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r} (expected table, csv or json)")
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+    return str(value)
+
+
+def write_front_html(study: "optuna.Study", objectives: Sequence[Objective], path: str | Path) -> Path:
+    """A self-contained interactive plotly scatter: all COMPLETE trials, the front highlighted.
+
+    x: the first cost objective, y: the first quality one (else the first two), colour: a third.
+    """
+    import plotly.graph_objects as go
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    front = {t.number for t in pareto_front(study, objectives)}
+    quality = [o for o in objectives if o.direction == "maximize"]
+    cost = [o for o in objectives if o.direction == "minimize"]
+    y = (quality or list(objectives))[0]
+    x = next((o for o in (cost or list(objectives)) if o is not y), y)
+    extra = next((o for o in objectives if o not in (x, y)), None)
+
+    def trace(subset: list["FrozenTrial"], name: str, symbol: str) -> Any:
+        text = [f"trial {t.number}<br>{t.user_attrs.get('config')}" for t in subset]
+        marker: dict[str, Any] = {"size": 10, "symbol": symbol}
+        if extra is not None:
+            marker.update(color=[t.user_attrs.get(extra.key) for t in subset], colorscale="Viridis",
+                          showscale=symbol == "circle", colorbar={"title": extra.name})
+        return go.Scatter(x=[t.user_attrs.get(x.key) for t in subset], y=[t.user_attrs.get(y.key) for t in subset],
+                          mode="markers", name=name, text=text, hoverinfo="text+x+y", marker=marker)
+
+    on = sorted((t for t in trials if t.number in front), key=lambda t: t.user_attrs.get(x.key, 0))
+    figure = go.Figure([trace([t for t in trials if t.number not in front], "dominated", "circle-open"),
+                        trace(on, "Pareto front", "circle")])
+    figure.update_layout(title=f"study {study.study_name}: {len(on)} Pareto-optimal of {len(trials)} trials",
+                         xaxis_title=x.name, yaxis_title=y.name,
+                         xaxis_type="log" if x.name in ("params", "flops") else None)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.write_html(str(path), include_plotlyjs=True)
+    return path
