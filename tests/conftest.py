@@ -25,3 +25,16 @@ def esr_table(shared: Path) -> dict:
 
     with open(shared / "esr" / "tests.pkl", "rb") as f:
         return pickle.load(f)  # trusted test data shipped beside the project
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``nas-sr ARGS...`` in-process; returns (exit status, stdout, stderr)."""
+    from nas_sr.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        status = main(list(argv))
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run

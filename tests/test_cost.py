@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import warnings
 
 import pytest
 from torch import nn
 
-import nas_sr.cli
 from nas_sr.cost import (
     Cost,
     CostCache,
@@ -174,20 +172,6 @@ def test_cache_reads_a_missing_file_as_empty(tmp_path):
 
 
 # ---- nas-sr model info ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """``nas-sr`` with the command modules that exist in this checkout; returns (status, out, err)."""
-    present = tuple(n for n in nas_sr.cli._COMMAND_MODULES if importlib.util.find_spec(f"nas_sr.cli.{n}"))
-    monkeypatch.setattr(nas_sr.cli, "_COMMAND_MODULES", present)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        status = nas_sr.cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
 
 
 def test_model_info_json(cli):

@@ -1,0 +1,50 @@
+"""``nas-sr evaluate``: published numbers through the command line, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_released_weights_table(cli, shared):
+    weights = shared / "esr" / "model-files" / "eSR-TM_s2_K7_C8.model"
+    status, out, err = cli("evaluate", "--model", "eSR-TM_s2_K7_C8", "--weights", str(weights),
+                           "--dataset", str(shared / "datasets" / "Set5"),
+                           "--dataset", str(shared / "datasets" / "Set14"), "--format", "json")
+    assert status == 0 and not err
+    rows = json.loads(out)
+    assert [r["dataset"] for r in rows] == ["Set5", "Set14"]
+    assert rows[0]["psnr"] == pytest.approx(35.6194, abs=0.01)
+    assert rows[1]["psnr"] == pytest.approx(31.7667, abs=0.01)
+    assert rows[0]["y_convention"] == "uint8" and len(rows[1]["images"]) == 14
+
+
+def test_matlab_bicubic_baseline(cli, shared):
+    status, out, _ = cli("evaluate", "--model", "bicubic", "--scale", "2",
+                         "--dataset", str(shared / "datasets" / "Set5"))
+    assert status == 0
+    line = next(l for l in out.splitlines() if l.startswith("Set5"))
+    psnr, ssim = map(float, line.split()[2:4])
+    assert psnr == pytest.approx(33.66, abs=0.02) and ssim == pytest.approx(0.9299, abs=0.001)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "eSR-TM_s2_K7_C4", "--weights", "{w}"], "do not fit the model: shape mismatch filter.weight"),
+    (["--model", "eSR-TM_s2_K7_C8", "--weights", "{missing}"], "no such weights file"),
+    (["--model", "eSR-XX_s2_K7_C8"], "is not an edge-SR model id"),
+    (["--model", '{"family": "esr-tm", "kernel_size": 7'], "is not valid JSON"),
+    (["--model", "bicubic"], "--model bicubic needs --scale"),
+    (["--model", "eSR-TM_s2_K7_C8", "--scale", "3"], "is for scale 2, not 3"),
+])
+def test_errors_are_one_line(cli, shared, tmp_path, argv, message):
+    weights = shared / "esr" / "model-files" / "eSR-TM_s2_K7_C8.model"
+    argv = [a.replace("{w}", str(weights)).replace("{missing}", str(tmp_path / "none.model")) for a in argv]
+    status, out, err = cli("evaluate", *argv, "--dataset", str(shared / "datasets" / "Set5"))
+    assert status == 2 and not out
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_missing_dataset_folder(cli, tmp_path):
+    status, _, err = cli("evaluate", "--model", "bicubic", "--scale", "2", "--dataset", str(tmp_path / "nope"))
+    assert status == 2 and f"{tmp_path / 'nope'}: no such image folder" in err
