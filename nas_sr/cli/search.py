@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--budget-steps", type=_positive, help="training steps per trial")
     p.add_argument("--batch-size", type=_positive, default=16)
     p.add_argument("--patch-size", type=_positive, default=24, help="LR patch side (default 24)")
-    p.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument("--lr", type=_positive_float, help="learning rate (default: the trainer's)")
     p.add_argument("--device", default="cpu", help="training and latency device: cpu, cuda (default cpu)")
     p.add_argument("--objectives", help=f"comma-separated, from psnr[@SET], ssim[@SET], latency_ms, params, flops "
                    f"(default {DEFAULT_OBJECTIVES})")
@@ -58,6 +58,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--val", type=Path, action="append", help="folder of HR validation images, named by the "
                    "folder (repeatable; default: bundled photos, named 'val')")
     p.add_argument("--ray-address", help="an existing Ray cluster (default: a local one for this run)")
+    p.add_argument("--ray-temp-dir", help="Ray's session folder for a local cluster (default Ray's own)")
     p.add_argument("--html", type=Path, help="where to write the front plot (default <db dir>/<study>_front.html)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
                          study=args.study, storage=args.storage, trials=args.trials, workers=args.workers,
                          sampler=args.sampler, objectives=args.objectives, constraints=args.constraint,
                          resume=args.resume, seed=args.seed, settings=settings, gpus_per_trial=gpus,
-                         ray_address=args.ray_address, progress=not args.no_progress)
+                         ray_address=args.ray_address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress)
     outcome = run_search(opts)
     study = outcome.study
     objectives = objectives_of_study(study.metric_names, study.directions)

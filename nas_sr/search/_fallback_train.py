@@ -34,6 +34,9 @@ class TrainSettings:
     lr: float = 1e-3
     seed: int = 0
     device: str = "cpu"
+    threads: int | None = None
+    log_every: int = 10
+    divergence_loss: float | None = 10.0
 
 
 @dataclass
@@ -74,14 +77,14 @@ def train(config: Mapping[str, Any], train_images: Sequence[tuple[str, Any]],
             break
         lr, hr = bank.batch(settings.batch_size, generator)
         loss = torch.nn.functional.l1_loss(model(lr * gain) / gain, hr)
-        loss_value = float(loss)
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(f"loss became {loss_value} at step {step}")
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value) or loss_value > (settings.divergence_loss or math.inf):
+            raise TrainingDiverged(f"training diverged at step {step}: loss {loss_value:.4g} (lr {settings.lr:g})")
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         step += 1
-        if step % 10 == 0:
+        if step % settings.log_every == 0:
             curve.append((step, loss_value))
             if progress:
                 progress(step, loss_value)

@@ -13,6 +13,8 @@ import traceback
 from typing import Any, Mapping
 
 #: Settings the worker reads itself; the rest go to the trainer's ``TrainSettings``.
+#: ``max_steps`` for a time budget alone (the trainer stops on time first).
+UNBOUNDED_STEPS = 10**9
 COST_KEYS = ("resolution", "latency", "latency_repeats", "threads", "cost_cache", "device")
 
 
@@ -29,7 +31,10 @@ def train_settings(settings: Mapping[str, Any]) -> Any:
     """The trainer's settings object from the keys of ``settings`` it knows."""
     _, settings_type, _ = trainer()
     known = {f.name for f in dataclasses.fields(settings_type)}
-    return settings_type(**{k: v for k, v in settings.items() if k in known})
+    chosen = {k: v for k, v in settings.items() if k in known and v is not None}
+    if "max_steps" not in chosen and chosen.get("max_seconds"):
+        chosen["max_steps"] = UNBOUNDED_STEPS  # a time budget alone
+    return settings_type(**chosen)
 
 
 def measure_cost(config: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
