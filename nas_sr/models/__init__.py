@@ -8,6 +8,7 @@ from nas_sr.models.registry import (
     config_key,
     family_names,
     get_family,
+    preset_config,
     register_family,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "config_key",
     "family_names",
     "get_family",
+    "preset_config",
     "register_family",
 ]

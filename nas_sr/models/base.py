@@ -28,6 +28,8 @@ class Family(abc.ABC):
     input_range: ClassVar[float] = 1.0
     #: Lower bound of each integer hyper-parameter (the default is 1).
     minimum: ClassVar[Mapping[str, int]] = {}
+    #: Named configurations (e.g. the authors' released ones): preset name -> hyper-parameters.
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def check(self, config: Mapping[str, Any]) -> list[str]:
         """Return messages for combinations of values that cannot be built (none by default)."""

@@ -63,6 +63,18 @@ def get_family(name: str) -> Family:
         ) from None
 
 
+def preset_config(name: str) -> dict[str, Any] | None:
+    """The config (without scale) of a named preset such as ``vapsr-s``, or None.
+
+    A family's own name is a preset too: its defaults.
+    """
+    _load_builtins()
+    for family in _FAMILIES.values():
+        if name in family.presets:
+            return {"family": family.name, **family.presets[name]}
+    return {"family": name} if name in _FAMILIES else None
+
+
 def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a config and return it complete (defaults filled) with sorted keys.
 

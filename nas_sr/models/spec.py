@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from nas_sr.models.esr_ids import config_from_esr_id
-from nas_sr.models.registry import ConfigError, canonical_config, family_names
+from nas_sr.models.registry import ConfigError, canonical_config, family_names, preset_config
 
 
 def config_from_spec(spec: str, scale: int | None = None) -> dict[str, Any]:
-    """The canonical config of an edge-SR id (``eSR-TM_s2_K7_C8``), a family name (its
-    defaults) or a JSON config string.
+    """The canonical config of an edge-SR id (``eSR-TM_s2_K7_C8``), a preset or family name
+    (e.g. ``vapsr-s``; a family name means its defaults) or a JSON config string.
 
     ``scale`` fills a config that has none and must agree with one that has.
 
@@ -28,13 +28,13 @@ def config_from_spec(spec: str, scale: int | None = None) -> dict[str, Any]:
             raise ConfigError(f"model config {spec!r} is not valid JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(config, dict):
             raise ConfigError(f"model config {spec!r} must be a JSON object")
-    elif text in family_names():
-        config = {"family": text}
+    elif (preset := preset_config(text)) is not None:
+        config = preset
     else:
         try:
             config = config_from_esr_id(text)
         except ConfigError as exc:
-            raise ConfigError(f"{exc}; a model may also be a family name "
+            raise ConfigError(f"{exc}; a model may also be a preset or family name "
                               f"({', '.join(family_names())}) or a JSON config") from None
     if scale is not None:
         if "scale" in config and config["scale"] != scale:
