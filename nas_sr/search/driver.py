@@ -191,6 +191,8 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     stopped = ""
     bar = _progress(opts, len(done_keys))
     reason_on_exit = "driver error"
+    asked: set[int] = set()  # trials asked and not yet told: none may outlive the loop RUNNING
+    restore = _sigterm_as_interrupt()
     try:
         while True:
             complete = len(done_keys)
@@ -208,6 +210,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                         break
                     study.enqueue_trial(params)
                 trial = study.ask()
+                asked.add(trial.number)
                 config = opts.space.suggest(trial)
                 key = config_key(config)
                 twin = done_keys.get(key, next((t.number for t, _, k in inflight.values() if k == key), None))
@@ -215,6 +218,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                     trial.set_user_attr("config", key)
                     trial.set_user_attr("duplicate_of", twin)
                     study.tell(trial, state=TrialState.PRUNED)
+                    asked.discard(trial.number)
                     duplicates += 1
                     dup_row += 1
                     if dup_row >= MAX_DUPLICATES_IN_A_ROW:
@@ -241,16 +245,22 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
             else:
                 done_keys[key] = trial.number
                 bar.update(1)
+            asked.discard(trial.number)
             bar.set_postfix(failed=failed, dup=duplicates, front=_front_size(study), refresh=True)
         reason_on_exit = ""
     except KeyboardInterrupt:
         reason_on_exit = "interrupted"
         raise
+    except Exception as exc:
+        reason_on_exit = f"driver error: {type(exc).__name__}: {exc}".splitlines()[0]
+        raise
     finally:
         bar.close()
-        for ref, (trial, _, _) in inflight.items():
+        for ref in inflight:
             runner.cancel(ref)
-            fail_trial(study, trial.number, reason_on_exit or "driver error")
+        for number in asked:
+            fail_trial(study, number, reason_on_exit or "driver error")
+        restore()
         runner.close()
     if stopped and len(done_keys) < opts.trials:
         print(f"nas-sr search: stopped with {len(done_keys)} of {opts.trials} COMPLETE trials: {stopped}",
@@ -258,6 +268,21 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     else:
         stopped = ""
     return SearchOutcome(study, len(done_keys), failed, duplicates, time.perf_counter() - start, stopped)
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Make SIGTERM stop the search like Ctrl-C (in-flight trials FAIL "interrupted"); returns the undo."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _next_grid(grid: Iterator[dict[str, Any]], space: "SearchSpace", done: Mapping[str, int],
@@ -368,6 +393,8 @@ class _Runner:
         from nas_sr.search.worker import run_trial
 
         self._started = False
+        # A local single-user cluster: its token notice is noise on every run.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         if not ray.is_initialized():
             kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
                                           logging_level=logging.WARNING, configure_logging=True)
