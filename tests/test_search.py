@@ -172,11 +172,11 @@ def _kill_leftovers(ray_dir: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the killed run's Ray processes")
-def test_resume_after_kill_9(data, tmp_path):
+def test_resume_after_kill_9(data, tmp_path, cli):
     db, ray_dir = tmp_path / "db.sqlite", Path(f"/tmp/nsr-ray-{os.getpid()}")
     root = data["root"]
     command = [sys.executable, "-m", "nas_sr", "search", "--space", str(root / "tiny.yaml"), "--study", "k",
-               "--storage", f"sqlite:///{db}", "--trials", "5", "--workers", "2", "--sampler", "random",
+               "--storage", f"sqlite:///{db}", "--trials", "4", "--workers", "2", "--sampler", "random",
                "--train", str(root / "train"), "--val", str(root / "val"), *TINY_ARGS]
     first = subprocess.Popen([*command, "--budget-seconds", "2", "--ray-temp-dir", str(ray_dir)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -204,22 +204,47 @@ def test_resume_after_kill_9(data, tmp_path):
     stale = [t.number for t in before if t.state == TrialState.RUNNING]
     assert done_before and stale
 
-    refused = subprocess.run([*command, "--budget-steps", "20"], capture_output=True, text=True)
-    assert refused.returncode == 2 and "--resume" in refused.stderr
+    status, _, err = cli(*command[3:], "--budget-steps", "20")  # in-process: it stops before Ray
+    assert status == 2 and "--resume" in err
 
+    wanted = len(done_before) + 1  # one more COMPLETE trial than the killed run left
+    command[command.index("--trials") + 1] = str(wanted)
     resumed = subprocess.run([*command, "--budget-steps", "20", "--resume"], capture_output=True, text=True,
                              timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = load_study(study_name="k", storage=f"sqlite:///{db}").get_trials()
     complete = [t for t in after if t.state == TrialState.COMPLETE]
-    assert len(complete) == 5
+    assert len(complete) == wanted
     assert {n: after[n].user_attrs["config"] for n in done_before} == done_before
     assert all(after[n].state == TrialState.COMPLETE for n in done_before)
-    assert len({t.user_attrs["config"] for t in complete}) == 5
+    assert len({t.user_attrs["config"] for t in complete}) == wanted
     assert not [t for t in after if t.state == TrialState.RUNNING]
     for n in stale:
         assert after[n].state == TrialState.FAIL and after[n].user_attrs["fail_reason"] == "stale: driver stopped"
     assert "Pareto front" in resumed.stdout and (tmp_path / "k_front.html").read_text().count("plotly") > 10
+
+
+def test_ctrl_c_fails_running_trials(data, tmp_path):
+    db, root = tmp_path / "db.sqlite", data["root"]
+    run = subprocess.Popen([sys.executable, "-m", "nas_sr", "search", "--space", str(root / "tiny.yaml"),
+                            "--storage", f"sqlite:///{db}", "--trials", "3", "--train", str(root / "train"),
+                            "--val", str(root / "val"), "--budget-seconds", "60", *TINY_ARGS],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        while (_counts(db) if db.exists() else {}).get("RUNNING", 0) < 2:
+            assert time.monotonic() < deadline and run.poll() is None, "no trial started"
+            time.sleep(0.2)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130 and "interrupted" in err
+    from optuna import load_study
+
+    trials = load_study(study_name="default", storage=f"sqlite:///{db}").get_trials()
+    assert trials and all(t.state.name == "FAIL" and t.user_attrs["fail_reason"] == "interrupted" for t in trials)
 
 
 @pytest.mark.parametrize("text", ["latency_ms=<33", "latency_ms<=", "speed<=3", "latency_ms<=33ms", "<=3"])
