@@ -18,6 +18,8 @@ _BUILTIN_MODULES = (
     "nas_sr.models.edge_sr",
     "nas_sr.models.espcn",
     "nas_sr.models.fsrcnn",
+    "nas_sr.models.pan",
+    "nas_sr.models.vapsr",
 )
 _loaded = False
 
