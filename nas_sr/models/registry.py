@@ -16,6 +16,7 @@ _FAMILIES: dict[str, Family] = {}
 _BUILTIN_MODULES = (
     "nas_sr.models.bicubic",
     "nas_sr.models.edge_sr",
+    "nas_sr.models.emt",
     "nas_sr.models.espcn",
     "nas_sr.models.fsrcnn",
     "nas_sr.models.pan",
