@@ -20,6 +20,21 @@ def test_released_weights_table(cli, shared):
     assert rows[0]["y_convention"] == "uint8" and len(rows[1]["images"]) == 14
 
 
+@pytest.mark.parametrize("model, scale, file, psnr, ssim", [
+    ("vapsr", 4, "VapSR/VapSR_X4.pth", 32.3998, 0.8974),  # BasicSR checkpoint: params_ema picked
+    ("emt", 4, "EMT/EMT_LSR_x4.pth", 32.6391, 0.9003),    # inputs in [0, 255]
+    ("pan", 2, "PAN/PANx2_DF2K.pth", 37.9999, 0.9605),    # a bare state_dict
+])
+def test_authors_checkpoints_as_distributed(cli, shared, model, scale, file, psnr, ssim):
+    status, out, err = cli("evaluate", "--model", model, "--scale", str(scale),
+                           "--weights", str(shared / "weights" / file),
+                           "--dataset", str(shared / "datasets" / "Set5"), "--format", "json")
+    assert status == 0 and not err
+    row, = json.loads(out)
+    assert row["psnr"] == pytest.approx(psnr, abs=0.02) and row["ssim"] == pytest.approx(ssim, abs=0.001)
+    assert row["y_convention"] == "float"  # RGB models are scored as BasicSR computes Y
+
+
 def test_matlab_bicubic_baseline(cli, shared):
     status, out, _ = cli("evaluate", "--model", "bicubic", "--scale", "2",
                          "--dataset", str(shared / "datasets" / "Set5"))

@@ -304,3 +304,27 @@ def test_result_is_plain_data():
     fields = {f.name for f in dataclasses.fields(TrainingResult)}
     assert {"config", "steps", "seconds", "completed", "final_loss", "curve", "metrics",
             "state_dict", "settings"} <= fields
+
+
+# -- warm start ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config, file, psnr", [
+    ({"family": "esr-tm", "scale": 2, "kernel_size": 7, "channels": 8},
+     "esr/model-files/eSR-TM_s2_K7_C8.model", 35.6194),          # a plain state_dict
+    ({"family": "vapsr", "scale": 4}, "weights/VapSR/VapSR_X4.pth", 32.3998),  # the authors' names
+])
+def test_init_weights_starts_from_released_weights(shared, photos, config, file, psnr):
+    from nas_sr.data import load_folder
+
+    set5 = {"Set5": load_folder(shared / "datasets" / "Set5")}
+    # lr 1e-9: one Adam step moves no weight measurably, so validation scores the released model
+    result = run(photos, set5, config, max_steps=1, lr=1e-9, lr_min=0.0, patches=8, batch_size=1,
+                 init_weights=str(shared / file))
+    assert result.metrics["psnr_Set5"] == pytest.approx(psnr, abs=0.01)
+
+
+def test_init_weights_that_do_not_fit_name_the_file(photos, small_val, tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save(build_model({"family": "esr-max", "scale": 2, "kernel_size": 5, "channels": 4}).state_dict(), path)
+    with pytest.raises(ValueError, match=rf"^{path} do not fit the model: shape mismatch filter.weight"):
+        run(photos, small_val, init_weights=str(path))

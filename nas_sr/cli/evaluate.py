@@ -18,9 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True,
                         help="'bicubic' (MATLAB bicubic upscaling, the published baseline), an "
                         "edge-SR id such as eSR-TM_s2_K7_C8, or a JSON config")
-    parser.add_argument("--weights", type=Path, help="a PyTorch state_dict for the model")
+    parser.add_argument("--weights", type=Path, help="weights file: a state_dict or a checkpoint as the "
+                        "authors distribute it (VapSR, EMT, PAN names are mapped; EMA weights preferred)")
     parser.add_argument("--weights-key", help="entry of the checkpoint that holds the state_dict "
-                        "(e.g. params_ema)")
+                        "(default: params_ema, else params, state_dict or model when present)")
     parser.add_argument("--dataset", type=Path, action="append", required=True,
                         help="folder of HR images (repeat for several)")
     parser.add_argument("--scale", type=int, help="upscaling factor (taken from the model id if omitted)")
@@ -75,12 +76,12 @@ def _model_upscaler(args: argparse.Namespace):
     from nas_sr.models import build_model
     from nas_sr.models.spec import config_from_spec
     from nas_sr.models.upscaler import torch_upscaler
-    from nas_sr.models.weights import load_weights, read_state_dict
+    from nas_sr.models.weights import load_checkpoint
 
     config = config_from_spec(args.model, args.scale)
     model = build_model(config)
     if args.weights:
-        load_weights(model, read_state_dict(args.weights, args.weights_key), source=str(args.weights))
+        load_checkpoint(model, config, args.weights, args.weights_key)
         description = f"{args.model} ({args.weights.name})"
     else:
         print(f"nas-sr evaluate: note: no --weights, {args.model} is evaluated untrained",

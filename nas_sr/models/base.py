@@ -35,6 +35,13 @@ class Family(abc.ABC):
         """Return messages for combinations of values that cannot be built (none by default)."""
         return []
 
+    def convert_weights(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Map a state_dict as its authors distribute it onto this family's parameter names.
+
+        Identity by default; families with released weights of other code bases override it.
+        """
+        return dict(state)
+
     @abc.abstractmethod
     def build(self, config: Mapping[str, Any]) -> "nn.Module":
         """Build the network of a validated config."""

@@ -9,6 +9,10 @@ import torch
 from torch import nn
 
 
+#: Entries that hold the state_dict in the checkpoints of common SR code bases, preferred first.
+CHECKPOINT_KEYS = ("params_ema", "params", "state_dict", "model")
+
+
 class WeightsError(ValueError):
     """A weights file that cannot be loaded into a network, with the file named."""
 
@@ -16,7 +20,9 @@ class WeightsError(ValueError):
 def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch.Tensor]:
     """Read a state_dict from ``path`` (tensors only; no pickled code is executed).
 
-    ``key`` picks a nested state_dict, e.g. ``params_ema`` in BasicSR checkpoints.
+    ``key`` picks a nested state_dict. Without it, a checkpoint that nests its weights gives
+    the first of :data:`CHECKPOINT_KEYS` it has: BasicSR's EMA weights before the raw ones,
+    because the authors publish the EMA weights' scores.
     """
     path = Path(path)
     try:
@@ -26,14 +32,20 @@ def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch
     except Exception as exc:  # torch raises many types for truncated or foreign files
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc.__class__.__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if key is None and isinstance(data, Mapping) and not _is_flat(data):
+        key = next((k for k in CHECKPOINT_KEYS if k in data), None)
     if key is not None:
         if not isinstance(data, Mapping) or key not in data:
             keys = ", ".join(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
             raise WeightsError(f"{path}: no {key!r} entry (has: {keys})")
         data = data[key]
-    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+    if not isinstance(data, Mapping) or not _is_flat(data):
         raise WeightsError(f"{path}: not a state_dict of tensors")
     return dict(data)
+
+
+def _is_flat(data: Mapping[Any, Any]) -> bool:
+    return all(isinstance(v, torch.Tensor) for v in data.values())
 
 
 def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "weights") -> None:
@@ -56,3 +68,13 @@ def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: st
     if problems:
         raise WeightsError(f"{source} do not fit the model: " + "; ".join(problems))
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def load_checkpoint(model: nn.Module, config: Mapping[str, Any], path: str | Path,
+                    key: str | None = None) -> None:
+    """Load a weights file into ``model`` (built from ``config``), as nas-sr saves it or as the
+    family's authors distribute it (their parameter names mapped by the family)."""
+    from nas_sr.models.registry import get_family
+
+    state = get_family(config["family"]).convert_weights(read_state_dict(path, key))
+    load_weights(model, state, source=str(path))

@@ -19,11 +19,9 @@ COST_KEYS = ("resolution", "latency", "latency_repeats", "threads", "cost_cache"
 
 
 def trainer() -> tuple[Any, Any, type[Exception]]:
-    """``(train, TrainSettings, TrainingFailed)`` of ``nas_sr.train``, or the stand-in while it is absent."""
-    try:
-        from nas_sr.train import TrainingFailed, TrainSettings, train
-    except ImportError:
-        from nas_sr.search._fallback_train import TrainingFailed, TrainSettings, train
+    """``(train, TrainSettings, TrainingFailed)`` of ``nas_sr.train``."""
+    from nas_sr.train import TrainingFailed, TrainSettings, train
+
     return train, TrainSettings, TrainingFailed
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from typing import Any, Mapping
 
@@ -43,6 +44,10 @@ class TrainSettings:
     wide networks on large patches; PyTorch's native ones (the default) are 1.1-1.7x faster for
     the small edge-SR, ESPCN and FSRCNN networks on small patches.
 
+    Warm start: ``init_weights`` names a weights file to start from instead of a random
+    initialisation: a nas-sr trial artifact or a checkpoint as the family's authors distribute
+    it (e.g. VapSR_X4.pth; names mapped by the family, EMA weights preferred).
+
     Reporting: the loss curve gets a point every ``log_every`` steps; ``validate_every`` (None:
     only at the end) adds PSNR checkpoints on the validation sets during training. A NaN or
     infinite loss, or one above ``divergence_loss`` (L1 on the [0, 1] pixel scale: 10 is ten
@@ -74,6 +79,7 @@ class TrainSettings:
     log_every: int = 50
     validate_every: int | None = None
     divergence_loss: float | None = 10.0
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         def fail(name: str, rule: str) -> None:
@@ -102,6 +108,10 @@ class TrainSettings:
             object.__setattr__(self, "divergence_loss", float(self.divergence_loss))
         object.__setattr__(self, "lr", float(self.lr))
         object.__setattr__(self, "lr_min", float(self.lr_min))
+        if self.init_weights is not None:
+            if not isinstance(self.init_weights, (str, os.PathLike)) or not str(self.init_weights):
+                fail("init_weights", "None or the path of a weights file")
+            object.__setattr__(self, "init_weights", os.fspath(self.init_weights))
         if not isinstance(self.onednn, bool):
             fail("onednn", "True or False")
         if self.anneal not in ("steps", "budget"):

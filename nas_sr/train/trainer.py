@@ -25,6 +25,7 @@ import torch
 from nas_sr.data.patches import PatchBank
 from nas_sr.models.registry import build_model, canonical_config, get_family
 from nas_sr.models.upscaler import torch_upscaler
+from nas_sr.models.weights import load_checkpoint
 from nas_sr.protocol import evaluate, make_lr
 from nas_sr.train.settings import TrainSettings
 
@@ -288,7 +289,10 @@ def _run(
     started: float,
 ) -> TrainingResult:
     images = train_images if isinstance(train_images, Sequence) else list(train_images)
-    model = build_model(config).to(device).train()
+    model = build_model(config)
+    if settings.init_weights is not None:
+        load_checkpoint(model, config, settings.init_weights)
+    model = model.to(device).train()
     bank = _patch_bank(images, config, settings, device, getattr(train_images, "lr", None))
     value_range = get_family(config["family"]).input_range
     generator = torch.Generator(device=device).manual_seed(settings.seed)
