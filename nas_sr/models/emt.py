@@ -17,6 +17,9 @@ An MTB is ``n_layers`` layers ``x = x + mixer(x); x = x + mlp(x)`` without any L
 Both shifts are frozen depthwise 3x3 convs whose masks are ``nn.Parameter`` s with
 ``requires_grad=False``: the authors count them as parameters (71,280 for the released model)
 and fvcore counts them as conv work, so keeping them reproduces both published numbers.
+
+``pa_after=k`` (k >= 1) inserts a windowed pyramid-attention block
+(:mod:`nas_sr.models.pyramid_attention`) after MTB k; the default 0 is the released network.
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas_sr.models import pyramid_attention as pa
 from nas_sr.models.base import Family
 from nas_sr.models.registry import register_family
 
 DF2K_MEAN = (0.4690, 0.4490, 0.4036)
+#: The authors' configuration (the ``emt`` preset).
+RELEASED = {"dim": 60, "n_blocks": 6, "n_layers": 6, "n_gtls": 2, "num_heads": 3,
+            "mlp_ratio": 2.0, "window_long": 32, "window_short": 8}
 # Kernel position (row, column) of the 3x3 tap that each shift group reads: the right
 # neighbour (x+1), the left one (x-1), the one below (y+1), the one above (y-1), itself.
 _TAPS = ((1, 2), (1, 0), (2, 1), (0, 1), (1, 1))
@@ -154,7 +161,8 @@ def _mean_shift(sign: float) -> nn.Conv2d:
 
 class _EMTNet(nn.Module):
     def __init__(self, scale: int, dim: int, n_blocks: int, n_layers: int, n_gtls: int,
-                 num_heads: int, hidden: int, long: int, short: int) -> None:
+                 num_heads: int, hidden: int, long: int, short: int,
+                 pyramid: nn.Module | None = None, pa_after: int = 0) -> None:
         super().__init__()
         self.mean_in = _mean_shift(-1.0)
         self.head = nn.Conv2d(3, dim, 3, padding=1)
@@ -164,13 +172,14 @@ class _EMTNet(nn.Module):
                        else _PixelMixer(dim), _MLP(dim, hidden))
                 for i in range(n_layers)))
             for _ in range(n_blocks)))
+        self.pyramid, self.pa_after = pyramid, pa_after
         self.tail = nn.Conv2d(dim, 3 * scale * scale, 3, padding=1)
         self.shuffle = nn.PixelShuffle(scale)
         self.mean_out = _mean_shift(1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(self.mean_in(x))
-        x = x + self.body(x)
+        x = x + pa.run_blocks(self.body, x, self.pa_after, self.pyramid)
         return self.mean_out(self.shuffle(self.tail(x)))
 
 
@@ -195,17 +204,17 @@ class EMT(Family):
 
     ``dim`` channels, ``n_blocks`` MTBs of ``n_layers`` layers whose first ``n_gtls`` are SWSA
     layers, ``num_heads`` per window shape, MLP hidden width ``dim * mlp_ratio``, and stripe
-    windows ``window_long x window_short`` / ``window_short x window_long`` (rows x columns).
+    windows ``window_long x window_short`` / ``window_short x window_long`` (rows x columns);
+    ``pa_after`` > 0 adds pyramid attention after that MTB.
     """
 
     name = "emt"
     hyperparameters = {"dim": int, "n_blocks": int, "n_layers": int, "n_gtls": int,
                        "num_heads": int, "mlp_ratio": float, "window_long": int,
-                       "window_short": int}
-    defaults = {"dim": 60, "n_blocks": 6, "n_layers": 6, "n_gtls": 2, "num_heads": 3,
-                "mlp_ratio": 2.0, "window_long": 32, "window_short": 8}
-    minimum = {"n_gtls": 0}
-    presets = {"emt": dict(defaults)}
+                       "window_short": int, **pa.HYPERPARAMETERS}
+    defaults = {**RELEASED, **pa.DEFAULTS}
+    minimum = {"n_gtls": 0, **pa.MINIMUM}
+    presets = {"emt": RELEASED}
     colors = ("rgb",)
     input_range = 255.0
 
@@ -227,13 +236,14 @@ class EMT(Family):
         if config["window_short"] > config["window_long"]:
             problems.append(f"window_short={config['window_short']} must not exceed "
                             f"window_long={config['window_long']}")
-        return problems
+        return problems + pa.check_placement(config, dim, config["n_blocks"],
+                                             f"n_blocks={config['n_blocks']}")
 
     def build(self, config: Mapping[str, Any]) -> nn.Module:
         c = config
         return _EMTNet(c["scale"], c["dim"], c["n_blocks"], c["n_layers"], c["n_gtls"],
                        c["num_heads"], round(c["dim"] * c["mlp_ratio"]), c["window_long"],
-                       c["window_short"])
+                       c["window_short"], pa.from_config(c, c["dim"]), c["pa_after"])
 
     @staticmethod
     def convert_weights(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

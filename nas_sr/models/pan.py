@@ -10,6 +10,9 @@ repository has no licence). RGB in [0, 1], no mean shift, LeakyReLU slope 0.2 ev
   conv1x1 nf->nf -> + block input;
 - U-PA stage: nearest upscaling (x s at x2/x3; two x2 stages at x4) -> conv3x3 -> pixel attention
   ``x * sigmoid(conv1x1(x))`` -> LeakyReLU -> conv3x3 -> LeakyReLU. No pixel shuffle.
+
+``pa_after=k`` (k >= 1) inserts a windowed pyramid-attention block
+(:mod:`nas_sr.models.pyramid_attention`) after SCPA block k; the default 0 is the released network.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas_sr.models import pyramid_attention as pa
 from nas_sr.models.base import Family
 from nas_sr.models.registry import register_family
 from nas_sr.models.vapsr import rename_keys
@@ -81,11 +85,13 @@ class _UPA(nn.Module):
 
 
 class PANNet(nn.Module):
-    def __init__(self, scale: int, nf: int, unf: int, nb: int, scpa_kernel: int) -> None:
+    def __init__(self, scale: int, nf: int, unf: int, nb: int, scpa_kernel: int,
+                 pyramid: nn.Module | None = None, pa_after: int = 0) -> None:
         super().__init__()
         self.scale = scale
         self.head = nn.Conv2d(3, nf, 3, padding=1)
         self.blocks = nn.Sequential(*(_SCPA(nf, scpa_kernel) for _ in range(nb)))
+        self.pyramid, self.pa_after = pyramid, pa_after
         self.body_conv = nn.Conv2d(nf, nf, 3, padding=1)
         factors = [2, 2] if scale == 4 else [scale]
         self.upsample = nn.Sequential(*(
@@ -94,7 +100,8 @@ class PANNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.head(x)
-        y = self.tail(self.upsample(f + self.body_conv(self.blocks(f))))
+        body = pa.run_blocks(self.blocks, f, self.pa_after, self.pyramid)
+        y = self.tail(self.upsample(f + self.body_conv(body)))
         return y + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
 
 
@@ -125,12 +132,13 @@ def convert_released_weights(state: Mapping[str, torch.Tensor]) -> dict[str, tor
 
 @register_family
 class PAN(Family):
-    """PAN with ``nf`` trunk channels, ``unf`` upsampling channels, ``nb`` SCPA blocks."""
+    """PAN with ``nf`` trunk channels, ``unf`` upsampling channels, ``nb`` SCPA blocks
+    (pyramid attention after block ``pa_after`` when it is > 0)."""
 
     name = "pan"
-    hyperparameters = {"nf": int, "unf": int, "nb": int, "scpa_kernel": int}
-    defaults = {"nf": 40, "unf": 24, "nb": 16, "scpa_kernel": 3}
-    minimum = {"nf": 2}
+    hyperparameters = {"nf": int, "unf": int, "nb": int, "scpa_kernel": int, **pa.HYPERPARAMETERS}
+    defaults = {"nf": 40, "unf": 24, "nb": 16, "scpa_kernel": 3, **pa.DEFAULTS}
+    minimum = {"nf": 2, **pa.MINIMUM}
     presets = {"pan": {}}
     colors = ("rgb",)
     input_range = 1.0
@@ -142,11 +150,11 @@ class PAN(Family):
         if config["scpa_kernel"] not in SCPA_KERNELS:
             problems.append(f"scpa_kernel={config['scpa_kernel']} is not one of "
                             f"{', '.join(map(str, SCPA_KERNELS))}")
-        return problems
+        return problems + pa.check_placement(config, config["nf"], config["nb"], f"nb={config['nb']}")
 
     def build(self, config: Mapping[str, Any]) -> nn.Module:
         return PANNet(config["scale"], config["nf"], config["unf"], config["nb"],
-                      config["scpa_kernel"])
+                      config["scpa_kernel"], pa.from_config(config, config["nf"]), config["pa_after"])
 
     @staticmethod
     def convert_weights(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -15,6 +15,10 @@ The releases differ per scale: N=20 at x2/x3 but 21 at x4, and W=56 at x2/x3 but
 cannot hold scale-dependent defaults, so ``num_block=0`` and ``upsampler_width=0`` (the defaults)
 mean "as released for the config's scale"; any positive value is used as it is. Thus the ``vapsr``
 preset (the defaults) builds the released network at every scale.
+
+``pa_after=k`` (k >= 1) inserts a windowed pyramid-attention block
+(:mod:`nas_sr.models.pyramid_attention`, configured by ``pa_levels``, ``pa_reduction``,
+``pa_patch``, ``pa_window``) after block k; the default 0 leaves the released network unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from nas_sr.models import pyramid_attention as pa
 from nas_sr.models.base import Family
 from nas_sr.models.registry import register_family
 
@@ -95,18 +100,20 @@ class _Upsampler(nn.Module):
 class VapSRNet(nn.Module):
     def __init__(self, scale: int, num_feat: int, d_atten: int, num_block: int, conv_groups: int,
                  atten_kernel: int, dilated_kernel: int, dilation: int, norm: str, activation: str,
-                 upsampler_width: int) -> None:
+                 upsampler_width: int, pyramid: nn.Module | None = None, pa_after: int = 0) -> None:
         super().__init__()
         self.head = nn.Conv2d(3, num_feat, 3, padding=1)
         self.blocks = nn.Sequential(*(
             _Block(num_feat, d_atten, atten_kernel, dilated_kernel, dilation, norm, activation)
             for _ in range(num_block)))
+        self.pyramid, self.pa_after = pyramid, pa_after
         self.body_conv = nn.Conv2d(num_feat, num_feat, 3, padding=1, groups=conv_groups)
         self.upsample = _Upsampler(num_feat, upsampler_width, scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(x)
-        return self.upsample(x + self.body_conv(self.blocks(x)))
+        return self.upsample(x + self.body_conv(pa.run_blocks(self.blocks, x, self.pa_after,
+                                                              self.pyramid)))
 
 
 # Released name -> our name; the upsampler's second conv is index 3 at x4 and 2 at x2/x3.
@@ -148,20 +155,21 @@ def convert_released_weights(state: Mapping[str, torch.Tensor]) -> dict[str, tor
 
 @register_family
 class VapSR(Family):
-    """VapSR; ``num_block``/``upsampler_width`` 0 mean the released value for the scale."""
+    """VapSR; ``num_block``/``upsampler_width`` 0 mean the released value for the scale,
+    ``pa_after`` > 0 adds pyramid attention after that block."""
 
     name = "vapsr"
     hyperparameters = {
         "num_feat": int, "d_atten": int, "num_block": int, "conv_groups": int,
         "atten_kernel": int, "dilated_kernel": int, "dilation": int,
-        "norm": str, "activation": str, "upsampler_width": int,
+        "norm": str, "activation": str, "upsampler_width": int, **pa.HYPERPARAMETERS,
     }
     defaults = {
         "num_feat": 48, "d_atten": 64, "num_block": 0, "conv_groups": 1,
         "atten_kernel": 5, "dilated_kernel": 5, "dilation": 3,
-        "norm": "layernorm", "activation": "gelu", "upsampler_width": 0,
+        "norm": "layernorm", "activation": "gelu", "upsampler_width": 0, **pa.DEFAULTS,
     }
-    minimum = {"num_block": 0, "upsampler_width": 0}
+    minimum = {"num_block": 0, "upsampler_width": 0, **pa.MINIMUM}
     presets = {
         "vapsr": {},
         "vapsr-s": {"num_feat": 32, "d_atten": 64, "num_block": 11, "conv_groups": 2},
@@ -185,7 +193,10 @@ class VapSR(Family):
         if config["scale"] == 4 and config["upsampler_width"] % 4:
             problems.append(f"upsampler_width={config['upsampler_width']} must be divisible by 4 "
                             "at x4 (it is pixel-shuffled by 2 before the last conv)")
-        return problems
+        blocks = config["num_block"] or released_num_block(config["scale"])
+        text = f"num_block={blocks}" + ("" if config["num_block"] else
+                                        f" as released at x{config['scale']}")
+        return problems + pa.check_placement(config, config["num_feat"], blocks, text)
 
     def build(self, config: Mapping[str, Any]) -> nn.Module:
         s = config["scale"]
@@ -194,7 +205,8 @@ class VapSR(Family):
             config["num_block"] or released_num_block(s), config["conv_groups"],
             config["atten_kernel"], config["dilated_kernel"], config["dilation"],
             config["norm"], config["activation"],
-            config["upsampler_width"] or released_upsampler_width(s))
+            config["upsampler_width"] or released_upsampler_width(s),
+            pa.from_config(config, config["num_feat"]), config["pa_after"])
 
     @staticmethod
     def convert_weights(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 #: Branches with at most this many configurations have each one checked by their family.
 EXHAUSTIVE_CHECK_LIMIT = 200_000
+#: Values per hyper-parameter (evenly spread) in the pairwise check of larger branches.
+PAIR_VALUES = 32
 
 
 @dataclass(frozen=True)
@@ -193,15 +195,19 @@ def _params(family: Family, raw: Mapping[str, Any], loc: Loc) -> dict[str, Param
 
 
 def _check_combinations(branch: Branch, spec: SpaceSpec, loc: Loc) -> None:
-    """Ask the family about every configuration of a branch, or about its corners when there are many."""
+    """Ask the family about every configuration of a branch; when there are too many, about the
+    corners and about every pair of values of every two hyper-parameters (the others at their
+    first value), which finds any rule between two hyper-parameters (e.g. divisibility)."""
     family = get_family(branch.family)
     size = branch.size()
-    if size is not None and size * len(spec.scales) <= EXHAUSTIVE_CHECK_LIMIT:
-        domains = [list(values or ()) for values in branch.domains()]
-    else:
-        domains = [list(dict.fromkeys(_corners(param))) for param in branch.params.values()]
     for scale in spec.scales:
-        for n, values in enumerate(itertools.product(*domains)):
+        if size is not None and size * len(spec.scales) <= EXHAUSTIVE_CHECK_LIMIT:
+            configs = itertools.product(*[list(values or ()) for values in branch.domains()])
+        else:
+            configs = itertools.chain(
+                itertools.product(*[list(dict.fromkeys(_corners(p))) for p in branch.params.values()]),
+                _pairs(list(branch.params.values())))
+        for n, values in enumerate(configs):
             hyper = dict(zip(branch.params, values))
             config = {"family": family.name, "scale": scale, "color": spec.color, **hyper}
             try:  # all the registry's rules for the first configuration, the family's check for all
@@ -209,8 +215,34 @@ def _check_combinations(branch: Branch, spec: SpaceSpec, loc: Loc) -> None:
             except ConfigError as exc:
                 problems = [str(exc).removeprefix(f"{family.name}: ")]
             if problems:
-                got = {"scale": scale, **hyper}
-                raise FieldError((*loc, "params"), f"{family.name}: {'; '.join(problems)}", got)
+                text = "; ".join(problems)
+                # The values the message names first: the rest may be cut off in the one line.
+                named = {k: v for k, v in hyper.items() if f"{k}=" in text}
+                got = {"scale": scale, **named, **hyper}
+                raise FieldError((*loc, "params"), f"{family.name}: {text}", got)
+
+
+def _pairs(params: list[Param]) -> Iterator[tuple[Any, ...]]:
+    """Every pair of values of every two hyper-parameters, the others at their first value."""
+    domains = [_sample_values(param) for param in params]
+    base = tuple(values[0] for values in domains)
+    for i, j in itertools.combinations(range(len(params)), 2):
+        for a, b in itertools.product(domains[i], domains[j]):
+            values = list(base)
+            values[i], values[j] = a, b
+            yield tuple(values)
+
+
+def _sample_values(param: Param) -> list[Any]:
+    """The values of a parameter; at most :data:`PAIR_VALUES` of a long range, spread evenly
+    with both ends; the ends of a continuous range."""
+    values = param.values()
+    if values is None:
+        return _corners(param)
+    if len(values) <= PAIR_VALUES:
+        return list(values)
+    picks = {round(i * (len(values) - 1) / (PAIR_VALUES - 1)) for i in range(PAIR_VALUES)}
+    return [values[i] for i in sorted(picks)]
 
 
 def _corners(param: Param) -> list[Any]:
