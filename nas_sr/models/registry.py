@@ -19,6 +19,7 @@ _BUILTIN_MODULES = (
     "nas_sr.models.emt",
     "nas_sr.models.espcn",
     "nas_sr.models.fsrcnn",
+    "nas_sr.models.hitsr",
     "nas_sr.models.pan",
     "nas_sr.models.vapsr",
 )
