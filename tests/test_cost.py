@@ -193,10 +193,10 @@ def test_model_info_json_config_scale_and_resolution(cli):
     assert data["flops"] == 16 * 9 * 16 * 8
 
 
-def test_model_info_family_name_rounds_the_default_resolution(cli):
+def test_model_info_default_resolution_is_the_papers_lr_427x240_at_x3(cli):
     status, out, _ = cli("model", "info", "bicubic", "--scale", "3", "--format", "json")
     data = json.loads(out)
-    assert status == 0 and data["params"] == 15 * 15 and data["resolution"] == [1278, 720]
+    assert status == 0 and data["params"] == 15 * 15 and data["resolution"] == [1281, 720]
 
 
 def test_model_info_table_with_latency(cli):
@@ -234,3 +234,14 @@ def test_parameter_counts_match_the_edge_sr_table(esr_table):
     }
     mismatches = {k: v for k, v in mismatches.items() if v[0] != v[1]}
     assert not mismatches
+
+
+@pytest.mark.parametrize("preset, scale, params, gflops", [
+    ("vapsr-s", 3, 164_539, 16.63),  # the spec's fvcore figures at LR 427x240
+    ("pan", 4, 272_419, 28.21),
+])
+def test_model_info_of_a_preset_matches_the_papers_cost(cli, preset, scale, params, gflops):
+    status, out, _ = cli("model", "info", preset, "--scale", str(scale), "--format", "json")
+    data = json.loads(out)
+    assert status == 0 and data["params"] == params
+    assert data["flops"] / 1e9 == pytest.approx(gflops, abs=0.005)

@@ -21,8 +21,8 @@ def register(subparsers: Any) -> None:
     info.add_argument("model", metavar="MODEL", help="an edge-SR id (eSR-TM_s2_K7_C8), a family name "
                       "(its defaults), or a JSON config ('{\"family\":\"esr-tm\",\"scale\":2,...}')")
     info.add_argument("--scale", type=int, help="set or override the scale")
-    info.add_argument("--resolution", metavar="WxH", help="output resolution (default 1280x720, rounded "
-                      "down to a multiple of the scale)")
+    info.add_argument("--resolution", metavar="WxH", help="output resolution (default: about 1280x720, "
+                      "from an LR of 1280/s x 720/s rounded, as efficient-SR papers count: 1281x720 at x3)")
     info.add_argument("--latency", action="store_true", help="also measure the latency of a forward pass")
     info.add_argument("--device", default="cpu", help="device for --latency: cpu, cuda, cuda:N (default cpu)")
     info.add_argument("--dtype", default="fp32", choices=("fp32", "fp16"), help="dtype for --latency")
@@ -42,8 +42,8 @@ def info_handler(args: argparse.Namespace) -> int:
     if args.resolution is not None:
         resolution = parse_resolution(args.resolution)
     else:
-        resolution = (DEFAULT_RESOLUTION[0] - DEFAULT_RESOLUTION[0] % scale,
-                      DEFAULT_RESOLUTION[1] - DEFAULT_RESOLUTION[1] % scale)
+        # the papers' LR inputs: 640x360 (x2), 427x240 (x3), 320x180 (x4)
+        resolution = (round(DEFAULT_RESOLUTION[0] / scale) * scale, round(DEFAULT_RESOLUTION[1] / scale) * scale)
     cost = model_cost(config, resolution, latency=args.latency, device=args.device, threads=args.threads,
                       dtype=args.dtype, repeats=args.repeats)
     if args.format == "json":

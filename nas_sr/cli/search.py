@@ -46,6 +46,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--patch-size", type=_positive, default=24, help="LR patch side (default 24)")
     p.add_argument("--lr", type=_positive_float, help="learning rate (default: the trainer's)")
     p.add_argument("--device", default="cpu", help="training and latency device: cpu, cuda (default cpu)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="training precision: fp32, or autocast mixed precision (default fp32)")
     p.add_argument("--objectives", help=f"comma-separated, from psnr[@SET], ssim[@SET], latency_ms, params, flops "
                    f"(default {DEFAULT_OBJECTIVES})")
     p.add_argument("--constraint", action="append", default=[], metavar="EXPR",
@@ -108,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     budget_seconds = args.budget_seconds or (None if args.budget_steps else 12.0)
     settings = {"max_steps": args.budget_steps, "max_seconds": budget_seconds, "batch_size": args.batch_size,
                 "patch_size": args.patch_size, "lr": args.lr, "device": args.device,
+                "precision": args.precision,
                 "resolution": list(resolution), "latency_repeats": args.latency_repeats}
     gpus = 1.0 / args.workers if args.device.startswith("cuda") else 0.0
     opts = SearchOptions(space=space, train_images=list(train), val_sets={k: list(v) for k, v in val.items()},

@@ -9,6 +9,8 @@ import re
 from typing import Any, Mapping
 
 #: Device strings a run accepts: ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
+#: Training precisions: fp32, or mixed precision by autocast to bf16 / fp16.
+PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
 
@@ -43,6 +45,9 @@ class TrainSettings:
     made steps 50 times slower). ``onednn`` picks oneDNN (mkldnn) CPU convolutions, faster for
     wide networks on large patches; PyTorch's native ones (the default) are 1.1-1.7x faster for
     the small edge-SR, ESPCN and FSRCNN networks on small patches.
+
+    Precision: ``precision`` ``"bf16"`` or ``"fp16"`` runs the forward pass and loss under
+    ``torch.autocast`` (fp16 with a gradient scaler); weights, optimiser and validation stay fp32.
 
     Warm start: ``init_weights`` names a weights file to start from instead of a random
     initialisation: a nas-sr trial artifact or a checkpoint as the family's authors distribute
@@ -80,6 +85,7 @@ class TrainSettings:
     validate_every: int | None = None
     divergence_loss: float | None = 10.0
     init_weights: str | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         def fail(name: str, rule: str) -> None:
@@ -112,6 +118,8 @@ class TrainSettings:
             if not isinstance(self.init_weights, (str, os.PathLike)) or not str(self.init_weights):
                 fail("init_weights", "None or the path of a weights file")
             object.__setattr__(self, "init_weights", os.fspath(self.init_weights))
+        if self.precision not in PRECISIONS:
+            fail("precision", " or ".join(map(repr, PRECISIONS)))
         if not isinstance(self.onednn, bool):
             fail("onednn", "True or False")
         if self.anneal not in ("steps", "budget"):
