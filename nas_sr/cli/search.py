@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
         description=__doc__.split("\n\n")[1].replace("\n", " ") + " Re-running a study with results needs --resume.")
     p.add_argument("--space", type=Path, help=f"search-space YAML (default {DEFAULT_SPACE.name})")
     p.add_argument("--study", default="default", help="study name (default: default)")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"study storage: sqlite:///PATH (default {DEFAULT_STORAGE}), "
+                   "postgresql+psycopg://USER:PW@HOST:PORT/DB (clusters) or journal:PATH (a shared file system)")
     p.add_argument("--trials", type=_positive, default=20, help="COMPLETE trials wanted, those already in the "
                    "study included (default 20)")
     p.add_argument("--workers", type=_positive, default=2, help="trials run at once (default 2)")
@@ -59,7 +60,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--train", type=Path, help="folder of HR training images (default: bundled photos)")
     p.add_argument("--val", type=Path, action="append", help="folder of HR validation images, named by the "
                    "folder (repeatable; default: bundled photos, named 'val')")
-    p.add_argument("--ray-address", help="an existing Ray cluster (default: a local one for this run)")
+    p.add_argument("--address", "--ray-address", dest="address", metavar="ADDRESS",
+                   help="join an existing Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: a local "
+                   "Ray for this run)")
+    p.add_argument("--cpus-per-trial", type=_positive_float, default=1.0,
+                   help="CPUs a trial reserves on its Ray node (default 1)")
+    p.add_argument("--gpus-per-trial", type=_nonnegative_float,
+                   help="GPUs a trial reserves, fractions allowed, e.g. 0.25 (default: 1/--workers with "
+                   "--device cuda, else 0)")
+    p.add_argument("--max-retries", type=_nonnegative_int, default=2,
+                   help="re-runs of a configuration whose worker or node was lost (default 2)")
     p.add_argument("--ray-temp-dir", help="Ray's session folder for a local cluster (default Ray's own)")
     p.add_argument("--html", type=Path, help="where to write the front plot (default <db dir>/<study>_front.html)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -73,6 +83,26 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
     return value
 
 
@@ -112,13 +142,23 @@ def run(args: argparse.Namespace) -> int:
                 "patch_size": args.patch_size, "lr": args.lr, "device": args.device,
                 "precision": args.precision,
                 "resolution": list(resolution), "latency_repeats": args.latency_repeats}
-    gpus = 1.0 / args.workers if args.device.startswith("cuda") else 0.0
+    gpus = args.gpus_per_trial
+    if gpus is None:
+        gpus = 1.0 / args.workers if args.device.startswith("cuda") else 0.0
     opts = SearchOptions(space=space, train_images=list(train), val_sets={k: list(v) for k, v in val.items()},
                          study=args.study, storage=args.storage, trials=args.trials, workers=args.workers,
                          sampler=args.sampler, objectives=args.objectives, constraints=args.constraint,
                          resume=args.resume, seed=args.seed, settings=settings, gpus_per_trial=gpus,
-                         ray_address=args.ray_address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress)
-    outcome = run_search(opts)
+                         cpus_per_trial=args.cpus_per_trial, max_retries=args.max_retries,
+                         ray_address=args.address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress)
+    from nas_sr.search.study import StorageUnavailable
+
+    try:
+        outcome = run_search(opts)
+    except StorageUnavailable as exc:
+        print(f"nas-sr search: stopped: {exc}; run the same command with --resume when the database is back "
+              "(trials left RUNNING are then failed and their configurations run again)", file=sys.stderr)
+        return 1
     study = outcome.study
     objectives = objectives_of_study(study.metric_names, study.directions)
     front = pareto_front(study)

@@ -11,19 +11,133 @@ if TYPE_CHECKING:
 STALE_REASON = "stale: driver stopped"
 
 
-def open_storage(url: str) -> "optuna.storages.BaseStorage":
-    """An Optuna RDB storage; for SQLite, the database's folder is created first."""
+class StorageUnavailable(RuntimeError):
+    """The study database stayed unreachable through every retry."""
+
+
+#: Tries and first back-off delay (seconds, doubling) for a storage call that loses its connection.
+STORAGE_TRIES = 5
+STORAGE_FIRST_DELAY = 0.5
+JOURNAL_PREFIX = "journal:"
+
+
+def open_storage(url: str, tries: int | None = None,
+                 first_delay: float | None = None) -> "optuna.storages.BaseStorage":
+    """The study storage of ``url``, its calls retried with back-off when the connection drops.
+
+    * ``sqlite:///PATH`` (the default, one machine): the database's folder is created first; the
+      search driver is its only writer (workers return plain data), so no 'database is locked'.
+    * ``postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB`` (clusters; any SQLAlchemy URL works):
+      connections are checked before use (``pool_pre_ping``).
+    * ``journal:PATH``: Optuna's JournalStorage on an append-only file (shared file systems, NFS).
+    """
     import optuna
 
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(url)
+    tries = STORAGE_TRIES if tries is None else tries
+    first_delay = STORAGE_FIRST_DELAY if first_delay is None else first_delay
+    if url.startswith(JOURNAL_PREFIX):
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+
+        path = Path(url.removeprefix(JOURNAL_PREFIX)).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        inner: optuna.storages.BaseStorage = JournalStorage(
+            JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    else:
+        engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine_kwargs = {"connect_args": {"timeout": 60}}  # readers (nas-sr pareto) wait, never fail
+        try:
+            rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except Exception as exc:  # noqa: BLE001 - unreachable at start: retried like any call
+            if not _is_connection_error(exc):
+                raise
+            rdb = _retry(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs), "connect",
+                         tries - 1, first_delay)
+        inner = optuna.storages.get_storage(rdb)  # Optuna's cached RDB storage
+    return __getattr__("RetryingStorage")(inner, tries, first_delay)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """A lost or refused database connection (anywhere in the exception's chain)."""
+    import sqlalchemy.exc
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                            sqlalchemy.exc.DisconnectionError, ConnectionError)):
+            return True
+        if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
+
+
+def _retry(call: Any, name: str, tries: int, first_delay: float) -> Any:
+    import time
+
+    delay = first_delay
+    for attempt in range(1, max(1, tries) + 1):
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001
+            if not _is_connection_error(exc):
+                raise
+            if attempt >= tries:
+                text = str(exc).strip().splitlines()
+                raise StorageUnavailable(f"study database unreachable ({name}, {tries} tries): "
+                                         f"{type(exc).__name__}: {text[0] if text else ''}"[:300]) from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _retrying_method(name: str) -> Any:
+    def method(self: "RetryingStorage", *args: Any, **kwargs: Any) -> Any:
+        bound = getattr(self._inner, name)
+        return _retry(lambda: bound(*args, **kwargs), name, self._tries, self._first_delay)
+
+    method.__name__ = name
+    return method
+
+
+def _make_retrying_storage() -> type:
+    import optuna
+
+    base = optuna.storages.BaseStorage
+    names = [n for n, v in vars(base).items() if callable(v) and not n.startswith("_")]
+    namespace: dict[str, Any] = {n: _retrying_method(n) for n in names}
+
+    def __init__(self: Any, inner: Any, tries: int = STORAGE_TRIES, first_delay: float = STORAGE_FIRST_DELAY) -> None:
+        self._inner, self._tries, self._first_delay = inner, tries, first_delay
+
+    def __getattr__(self: Any, name: str) -> Any:  # anything else the inner storage has
+        if name == "_inner":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    namespace.update(__init__=__init__, __getattr__=__getattr__, __module__=__name__, __doc__=(
+        "An Optuna storage whose every call is retried with doubling back-off while the database "
+        "connection is lost; :class:`StorageUnavailable` when it does not come back."))
+    return type("RetryingStorage", (base,), namespace)
+
+
+def __getattr__(name: str) -> Any:  # RetryingStorage is built on first use (Optuna imported lazily)
+    if name == "RetryingStorage":
+        cls = globals().get("_RetryingStorage") or _make_retrying_storage()
+        globals()["_RetryingStorage"] = cls
+        return cls
+    raise AttributeError(name)
 
 
 def artifact_dir(url: str) -> Path:
-    """Where trial artifacts (weights) go: ``artifacts/`` beside a SQLite database, else ``studies/artifacts``."""
+    """Where trial artifacts (weights) go: ``artifacts/`` beside a SQLite database or journal file,
+    else ``studies/artifacts``."""
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///")).expanduser().parent / "artifacts"
+    if url.startswith(JOURNAL_PREFIX):
+        return Path(url.removeprefix(JOURNAL_PREFIX)).expanduser().parent / "artifacts"
     return Path("studies") / "artifacts"
 
 
