@@ -24,6 +24,7 @@ _LAZY = {
     "imresize": "nas_sr.protocol",
     "evaluate": "nas_sr.protocol",
     "evaluate_folder": "nas_sr.protocol",
+    "open_study": "nas_sr.browse.query",
 }
 
 __all__ = ["__version__", *_LAZY]

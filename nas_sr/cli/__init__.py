@@ -12,7 +12,7 @@ import importlib
 import sys
 from typing import Sequence
 
-_COMMAND_MODULES = ("space", "model", "evaluate", "search", "pareto", "trials")
+_COMMAND_MODULES = ("space", "model", "evaluate", "search", "pareto", "trials", "report", "import_esr")
 
 
 class UsageError(Exception):

@@ -35,8 +35,14 @@ def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str]) 
     >>> non_dominated([[1, 1], [2, 0], [0, 0], [2, 0]], ["maximize", "maximize"])
     [0, 1, 3]
     """
-    return [i for i, p in enumerate(points)
-            if not any(dominates(q, p, directions) for j, q in enumerate(points) if j != i)]
+    import numpy as np
+    from optuna.study._multi_objective import _is_pareto_front  # numpy, O(n log n) in 2-D
+
+    if len(points) == 0:
+        return []
+    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    loss = np.asarray(points, dtype=float).reshape(len(points), len(directions)) * sign
+    return [int(i) for i in np.flatnonzero(_is_pareto_front(loss, assume_unique_lexsorted=False))]
 
 
 def feasible(trial: "FrozenTrial") -> bool:

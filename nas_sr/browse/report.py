@@ -1,0 +1,219 @@
+"""A self-contained interactive HTML report of a study (``nas-sr report``): the Pareto front on two
+objectives (points coloured by family, the front highlighted, infeasible trials grey, literature
+points optional), a family comparison, the hypervolume over trials and a table of the top trials.
+plotly.js is embedded once, inline: the file opens offline.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from nas_sr.browse.query import StudyView, front_mask
+from nas_sr.search.objectives import Objective
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+GREY = "rgba(150,150,150,0.45)"
+LOG_AXES = ("params", "flops")
+#: Above this many points a trace is drawn with WebGL.
+WEBGL_FROM = 2000
+
+
+def default_axes(objectives: Sequence[Objective]) -> tuple[Objective, Objective]:
+    """(x, y): the first cost objective and the first quality one (else the first two).
+
+    >>> from nas_sr.search.objectives import parse_objectives
+    >>> [o.name for o in default_axes(parse_objectives("psnr,latency_ms,params", ["val"]))]
+    ['latency_ms', 'psnr@val']
+    """
+    quality = [o for o in objectives if o.direction == "maximize"]
+    cost = [o for o in objectives if o.direction == "minimize"]
+    y = (quality or list(objectives))[0]
+    x = next((o for o in (cost or list(objectives)) if o is not y), y)
+    return x, y
+
+
+def _hover(frame: "pd.DataFrame") -> list[str]:
+    family = frame["family"].astype("string").fillna("?") if "family" in frame else ["?"] * len(frame)
+    config = frame["config"].astype("string").fillna("") if "config" in frame else [""] * len(frame)
+    return [f"trial {n} ({f})<br>{html.escape(str(c))}" for n, f, c in zip(frame.index, family, config)]
+
+
+def _scatter(frame: "pd.DataFrame", x: Objective, y: Objective, **kw: Any) -> "go.Scatter":
+    import plotly.graph_objects as go
+
+    kind = go.Scattergl if len(frame) > WEBGL_FROM else go.Scatter
+    return kind(x=frame[x.key].astype("float64"), y=frame[y.key].astype("float64"),
+                customdata=list(map(int, frame.index)), text=_hover(frame),
+                hovertemplate="%{text}<br>" + f"{x.name}=%{{x:.4g}}<br>{y.name}=%{{y:.4g}}<extra></extra>", **kw)
+
+
+def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Objective | str | None" = None,
+                 frame: "pd.DataFrame | None" = None, reference: "pd.DataFrame | None" = None) -> "go.Figure":
+    """The COMPLETE trials on ``x`` and ``y`` (default :func:`default_axes`): feasible ones coloured by
+    family, infeasible grey, the front on these two objectives highlighted and joined; ``reference``
+    (rows of a reference study) drawn as crosses where it has both columns."""
+    import plotly.graph_objects as go
+
+    dx, dy = default_axes(view.objectives)
+    x = view.objective(x) if x is not None else dx
+    y = view.objective(y) if y is not None else dy
+    data = view.trials("COMPLETE") if frame is None else frame
+    if x.key in data and y.key in data:
+        data = data[data[x.key].notna() & data[y.key].notna()]
+    else:
+        data = data.iloc[:0]
+    on = front_mask(data, [x, y])
+    feasible = data["feasible"].fillna(False).to_numpy(bool)
+    traces = []
+    families = data["family"].astype("string").fillna("?") if "family" in data else None
+    rest = data[~on & feasible]
+    for family in sorted(set(families[~on & feasible])) if families is not None else [None]:
+        part = rest if family is None else rest[families[~on & feasible] == family]
+        traces.append(_scatter(part, x, y, mode="markers", name=family or "trials", legendgroup=family,
+                               marker={"size": 7, "opacity": 0.75}))
+    bad = data[~feasible]
+    if len(bad):
+        traces.append(_scatter(bad, x, y, mode="markers", name=f"infeasible ({len(bad)})",
+                               marker={"size": 6, "color": GREY}))
+    if reference is not None and x.key in reference and y.key in reference:
+        ref = reference[reference[x.key].notna() & reference[y.key].notna()]
+        if "scale" in data and "scale" in ref and data["scale"].notna().any():
+            ref = ref[ref["scale"].isin(set(data["scale"].dropna()))]
+        if len(ref):
+            ref_trace = _scatter(ref, x, y, mode="markers", name=f"literature ({len(ref)})",
+                                 marker={"size": 6, "symbol": "x", "color": "rgba(80,80,80,0.5)"})
+            ref_trace.text = [f"{m}<br>{t}" for m, t in zip(ref.get("model_id", ref.index), ref_trace.text)]
+            traces.append(ref_trace)
+    front = data[on].sort_values(x.key)
+    traces.append(_scatter(front, x, y, mode="lines+markers", name=f"Pareto front ({len(front)})",
+                           line={"color": "black", "width": 1, "shape": "hv" if x.direction == y.direction
+                                 else "vh"},
+                           marker={"size": 11, "symbol": "diamond", "color": "gold",
+                                   "line": {"color": "black", "width": 1.5}}))
+    figure = go.Figure(traces)
+    figure.update_layout(title=f"{view.name}: {len(front)} Pareto-optimal of {len(data)} COMPLETE trials",
+                         xaxis_title=x.name, yaxis_title=y.name, legend_title="family", template="plotly_white",
+                         xaxis_type="log" if x.key in LOG_AXES else None, height=560)
+    return figure
+
+
+def family_figure(frame: "pd.DataFrame", x: Objective, y: Objective) -> "go.Figure":
+    """Each family's own front on (x, y) (left) and the spread of ``y`` per family (right), over the
+    feasible COMPLETE trials."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4],
+                           subplot_titles=(f"front of each family: {y.name} vs {x.name}", f"{y.name} per family"))
+    if x.key not in frame or y.key not in frame or "family" not in frame:
+        return figure
+    data = frame[frame["feasible"].fillna(False).to_numpy(bool) & frame[x.key].notna() & frame[y.key].notna()]
+    families = data["family"].astype("string").fillna("?")
+    for i, family in enumerate(sorted(set(families))):
+        part = data[families == family]
+        front = part[front_mask(part, [x, y])].sort_values(x.key)
+        color = _COLORS[i % len(_COLORS)]
+        figure.add_trace(_scatter(front, x, y, mode="lines+markers", name=family, legendgroup=family,
+                                  line={"color": color}), row=1, col=1)
+        figure.add_trace(go.Box(y=part[y.key].astype("float64"), name=family, legendgroup=family, showlegend=False,
+                                marker_color=color, boxpoints="outliers"), row=1, col=2)
+    figure.update_xaxes(title_text=x.name, type="log" if x.key in LOG_AXES else None, row=1, col=1)
+    figure.update_yaxes(title_text=y.name, row=1, col=1)
+    figure.update_layout(template="plotly_white", height=480, title="family comparison")
+    return figure
+
+
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf"]
+
+
+def hypervolume_figure(history: "pd.Series", objectives: Sequence[Objective]) -> "go.Figure":
+    """Hypervolume of the feasible COMPLETE trials so far, against the trial number."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Scatter(x=list(map(int, history.index)), y=history.to_numpy(), mode="lines",
+                                  line={"shape": "hv"}, name="hypervolume"))
+    figure.update_layout(title=f"hypervolume over trials ({', '.join(o.name for o in objectives)})",
+                         xaxis_title="trial number", yaxis_title="hypervolume", template="plotly_white", height=360)
+    return figure
+
+
+def top_trials(frame: "pd.DataFrame", objectives: Sequence[Objective], front: Sequence[int],
+               n: int = 20) -> "pd.DataFrame":
+    """The ``n`` best feasible COMPLETE trials by the first quality objective, front ones first."""
+    _, y = default_axes(objectives)
+    data = frame[frame["feasible"].fillna(False).to_numpy(bool)].copy()
+    data.insert(0, "pareto", data.index.isin(list(front)))
+    if y.key in data:
+        data = data.sort_values(["pareto", y.key], ascending=[False, y.direction == "minimize"])
+    keep = ["pareto", "family", "scale", *[o.key for o in objectives], "params", "flops", "latency_ms", "device",
+            "steps", "seconds", "config"]
+    cols = list(dict.fromkeys(c for c in keep if c in data))
+    return data[cols].head(n)
+
+
+def build_report(view: StudyView, x: "str | None" = None, y: "str | None" = None,
+                 reference: "StudyView | None" = None, top: int = 20) -> str:
+    """The report as one HTML document (plotly.js inline)."""
+    import pandas as pd
+
+    frame = view.trials()
+    complete = frame[frame["state"].astype("string") == "COMPLETE"]
+    objectives = view.objectives
+    dx, dy = default_axes(objectives)
+    xo, yo = (view.objective(x) if x else dx), (view.objective(y) if y else dy)
+    ref_frame = reference.trials("COMPLETE") if reference is not None else None
+    front = front_figure(view, xo, yo, complete, ref_frame)
+    front_numbers = [int(n) for n in complete.index[front_mask(complete, [xo, yo])]]
+    study_front = [int(n) for n in complete.index[front_mask(complete, objectives)]]
+    history = view.hypervolume_history(objectives, frame=complete)
+    table = top_trials(complete, objectives, study_front, top)
+    counts = frame["state"].astype("string").value_counts().to_dict()
+    constraints = view.study.user_attrs.get("constraints") or []
+    parts = [
+        front.to_html(full_html=False, include_plotlyjs=True, div_id="front"),
+        family_figure(complete, xo, yo).to_html(full_html=False, include_plotlyjs=False, div_id="families"),
+        hypervolume_figure(history, objectives).to_html(full_html=False, include_plotlyjs=False,
+                                                        div_id="hypervolume"),
+    ]
+    summary = (f"{len(frame)} trials ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); objectives "
+               f"{', '.join(o.name + (' ↑' if o.direction == 'maximize' else ' ↓') for o in objectives)}; "
+               f"constraints {', '.join(constraints) or 'none'}; Pareto-optimal for all objectives: "
+               f"{len(study_front)}; final hypervolume {history.iloc[-1] if len(history) else 0.0:.6g}")
+    with pd.option_context("display.max_colwidth", 200):
+        table_html = table.to_html(table_id="top-trials", na_rep="-", float_format=lambda v: f"{v:.4g}",
+                                   escape=True, border=0)
+    title = html.escape(f"nas-sr report: study {view.name}")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:1.5em;}} table{{border-collapse:collapse;font-size:0.85em;}}
+td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;}} .note{{color:#555;}}</style>
+</head><body>
+<h1>{title}</h1>
+<p class="note">{html.escape(summary)}</p>
+<h2>Pareto front: {html.escape(yo.name)} vs {html.escape(xo.name)}</h2>
+{parts[0]}
+<script type="application/json" id="front-trials">{json.dumps(front_numbers)}</script>
+<h2>Families</h2>
+{parts[1]}
+<h2>Hypervolume</h2>
+{parts[2]}
+<h2>Top trials</h2>
+<p class="note">feasible COMPLETE trials, Pareto-optimal (all objectives) first, by {html.escape(yo.name)}</p>
+{table_html}
+</body></html>
+"""
+
+
+def write_report(view: StudyView, out: "str | Path", **kw: Any) -> Path:
+    """Write :func:`build_report` to ``out`` (folders created); returns the path."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(build_report(view, **kw), encoding="utf-8")
+    return path
