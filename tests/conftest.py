@@ -27,6 +27,21 @@ def esr_table(shared: Path) -> dict:
         return pickle.load(f)  # trusted test data shipped beside the project
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch CPU thread for a module's tests.
+
+    On a small shared CPU two OpenMP threads that wait on each other under load make convs
+    10-100x slower than one thread does (a 61x47 EMT forward: 20 s vs 1.4 s).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def cli(capsys):
     """Run ``nas-sr ARGS...`` in-process; returns (exit status, stdout, stderr)."""

@@ -23,14 +23,7 @@ TARGETS = {(2, "Set5"): (38.2901, 0.9615), (3, "Set5"): (34.7934, 0.9303),
 SLOW = {(2, "Set5"), (3, "Set5"), (4, "Set14")}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # On the small shared CPU two OpenMP threads waiting on each other make every op ~10x slower
-    # under load (a 61x47 forward: 20 s vs 1.4 s); one thread keeps the file fast and stable.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def emt(scale: int, **overrides) -> torch.nn.Module:

@@ -20,14 +20,7 @@ OUTPUT = {2: (1280, 720), 3: (1281, 720), 4: (1280, 720)}
 SEARCH_SPACE = Path(__file__).resolve().parents[1] / "search_spaces" / "hitsr.yaml"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # On the small shared CPU two OpenMP threads waiting on each other make every op far slower
-    # under load; one thread keeps the file fast and stable.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small(**overrides) -> dict:

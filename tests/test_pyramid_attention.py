@@ -20,13 +20,7 @@ from nas_sr.models.pyramid_attention import (
 from nas_sr.models.spec import config_from_spec
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The CPU is small and shared: one thread keeps the file fast and its timing stable.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fvcore_flops(model: torch.nn.Module, x: torch.Tensor) -> int:

@@ -21,14 +21,7 @@ RELEASED = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # On a small shared CPU, two OpenMP threads that wait on each other under load make convs
-    # 10-100x slower than one thread does; the file stays fast and its timing stable with one.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("preset, scale", list(RELEASED))
