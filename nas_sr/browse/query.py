@@ -34,7 +34,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Sequence
 
-from nas_sr.search.objectives import Objective, objectives_of_study, parse_objective
+from nas_sr.search.objectives import COSTS, QUALITY, Objective, objectives_of_study, parse_objective
 from nas_sr.search.report import non_dominated
 
 if TYPE_CHECKING:
@@ -90,10 +90,11 @@ class StudyView:
             if spec in (o.name, o.key):
                 return o
         sets = [o.name.partition("@")[2] for o in self.objectives if "@" in o.name]
-        if spec.startswith(("psnr", "ssim")) or spec in ("latency_ms", "params", "flops"):
+        if spec.partition("@")[0] in QUALITY + COSTS:
             return parse_objective(spec, sets if "@" not in spec else [])
-        # Any other numeric attribute, e.g. latency_ms_AGX of the reference study: smaller is better.
-        return Objective(spec, spec, "minimize")
+        # Any other numeric column, e.g. psnr_Set5 or latency_ms_AGX of the reference study.
+        better = "maximize" if spec.startswith(("psnr_", "ssim_", "fps_")) else "minimize"
+        return Objective(spec, spec, better)
 
     def _objectives(self, objectives: "Sequence[str | Objective] | str | None") -> list[Objective]:
         if objectives is None:
