@@ -53,6 +53,8 @@ def test_trials_columns_and_dtypes(demo):
     assert "curve" not in frame and "resolution" not in frame  # lists stay out of the table
     assert set(frame["state"].astype(str)) == {"COMPLETE", "FAIL", "PRUNED"}
     complete = view.trials("COMPLETE")
+    with pytest.raises(ValueError, match="unknown trial state 'done'"):
+        view.trials("done")
     assert set(complete["state"].astype(str)) == {"COMPLETE"} and complete["psnr_val"].notna().all()
     # The direct SQL read equals the one through Optuna's FrozenTrials.
     pd.testing.assert_frame_equal(frame, trials_frame(view.study.get_trials(deepcopy=False)))
@@ -216,3 +218,19 @@ def test_import_esr_reference_study(shared, esr_table, tmp_path, cli):
     assert frame["family"].value_counts()["espcn"] == 300
     assert frame["stale"].sum() == 114
     assert list(view.pareto().index) == sorted(t.number for t in view.study.best_trials)
+
+
+def test_front_figure_draws_reference_points_of_the_same_scale(demo):
+    from nas_sr.browse.report import front_figure
+
+    url, _ = demo
+    view = open_study("demo", url)
+    frame = view.trials("COMPLETE")
+    reference = pd.DataFrame({"psnr_val": [35.0, 36.0, 37.0], "params": [100, 1000, 10000],
+                              "scale": pd.array([2, 2, 4], dtype="Int64"), "model_id": ["a", "b", "c"]})
+    figure = front_figure(view, "params", "psnr", frame=frame, reference=reference)
+    literature = next(t for t in figure.data if t.name.startswith("literature"))
+    assert literature.name == "literature (2)" and literature.text[0].startswith("a<br>")
+    front = next(t for t in figure.data if t.name.startswith("Pareto front"))
+    assert sorted(front.customdata) == list(view.pareto(["params", "psnr@val"]).index)
+    assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.title.text == "psnr@val"

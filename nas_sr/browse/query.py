@@ -110,6 +110,9 @@ class StudyView:
         wanted = None
         if states is not None:
             names = [states] if isinstance(states, str) else list(states)
+            bad = [s for s in names if s.upper() not in TrialState.__members__]
+            if bad:
+                raise ValueError(f"unknown trial state {bad[0]!r} (expected {', '.join(TrialState.__members__)})")
             wanted = tuple(TrialState[s.upper()] for s in names)
         records = _read_records(self.study, wanted)
         if records is None:  # not an RDB storage: through Optuna's FrozenTrials

@@ -72,11 +72,12 @@ def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Object
     feasible = data["feasible"].fillna(False).to_numpy(bool)
     traces = []
     families = data["family"].astype("string").fillna("?") if "family" in data else None
+    colors = family_colors(families if families is not None else [])
     rest = data[~on & feasible]
     for family in sorted(set(families[~on & feasible])) if families is not None else [None]:
         part = rest if family is None else rest[families[~on & feasible] == family]
         traces.append(_scatter(part, x, y, mode="markers", name=family or "trials", legendgroup=family,
-                               marker={"size": 7, "opacity": 0.75}))
+                               marker={"size": 7, "opacity": 0.75, "color": colors.get(family, _COLORS[0])}))
     bad = data[~feasible]
     if len(bad):
         traces.append(_scatter(bad, x, y, mode="markers", name=f"infeasible ({len(bad)})",
@@ -94,8 +95,10 @@ def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Object
     traces.append(_scatter(front, x, y, mode="lines+markers", name=f"Pareto front ({len(front)})",
                            line={"color": "black", "width": 1, "shape": "hv" if x.direction == y.direction
                                  else "vh"},
-                           marker={"size": 11, "symbol": "diamond", "color": "gold",
-                                   "line": {"color": "black", "width": 1.5}}))
+                           marker={"size": 12, "symbol": "diamond", "line": {"color": "black", "width": 1.5},
+                                   "color": [colors.get(f, _COLORS[0]) for f in
+                                             (front["family"].astype("string").fillna("?") if "family" in front
+                                              else [None] * len(front))]}))
     figure = go.Figure(traces)
     figure.update_layout(title=f"{view.name}: {len(front)} Pareto-optimal of {len(data)} COMPLETE trials",
                          xaxis_title=x.name, yaxis_title=y.name, legend_title="family", template="plotly_white",
@@ -115,10 +118,11 @@ def family_figure(frame: "pd.DataFrame", x: Objective, y: Objective) -> "go.Figu
         return figure
     data = frame[frame["feasible"].fillna(False).to_numpy(bool) & frame[x.key].notna() & frame[y.key].notna()]
     families = data["family"].astype("string").fillna("?")
-    for i, family in enumerate(sorted(set(families))):
+    colors = family_colors(frame["family"].astype("string").fillna("?"))
+    for family in sorted(set(families)):
         part = data[families == family]
         front = part[front_mask(part, [x, y])].sort_values(x.key)
-        color = _COLORS[i % len(_COLORS)]
+        color = colors[family]
         figure.add_trace(_scatter(front, x, y, mode="lines+markers", name=family, legendgroup=family,
                                   line={"color": color}), row=1, col=1)
         figure.add_trace(go.Box(y=part[y.key].astype("float64"), name=family, legendgroup=family, showlegend=False,
@@ -127,6 +131,15 @@ def family_figure(frame: "pd.DataFrame", x: Objective, y: Objective) -> "go.Figu
     figure.update_yaxes(title_text=y.name, row=1, col=1)
     figure.update_layout(template="plotly_white", height=480, title="family comparison")
     return figure
+
+
+def family_colors(families: Any) -> dict[str, str]:
+    """One colour per family name, in sorted order (the same in every figure of the report).
+
+    >>> family_colors(["espcn", "esr-tm", "espcn"])
+    {'espcn': '#1f77b4', 'esr-tm': '#ff7f0e'}
+    """
+    return {f: _COLORS[i % len(_COLORS)] for i, f in enumerate(sorted(set(map(str, families))))}
 
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
