@@ -234,3 +234,20 @@ def test_front_figure_draws_reference_points_of_the_same_scale(demo):
     front = next(t for t in figure.data if t.name.startswith("Pareto front"))
     assert sorted(front.customdata) == list(view.pareto(["params", "psnr@val"]).index)
     assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.title.text == "psnr@val"
+
+
+def test_non_dominated_matches_brute_force_with_ties():
+    import random
+
+    from nas_sr.search.report import non_dominated
+
+    rng = random.Random(0)
+    directions = ["maximize", "minimize", "minimize"]
+    for n in (0, 1, 2, 30, 200):
+        points = [[rng.randint(0, 5), rng.randint(0, 5), rng.randint(0, 5)] for _ in range(n)]
+        brute = [i for i, p in enumerate(points)
+                 if not any(dominates(q, p, directions) for j, q in enumerate(points) if j != i)]
+        assert non_dominated(points, directions) == brute
+        assert non_dominated([p[:2] for p in points], directions[:2]) == [
+            i for i, p in enumerate(points)
+            if not any(dominates(q[:2], p[:2], directions[:2]) for q in points)]
