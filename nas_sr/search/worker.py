@@ -58,8 +58,14 @@ def run_trial(config: Mapping[str, Any], settings: Mapping[str, Any], data: Mapp
     except Exception as exc:  # noqa: BLE001 - a bad candidate fails its trial, not the search
         return {"state": "fail", "reason": f"cost: {type(exc).__name__}: {exc}".splitlines()[0]}
     out: dict[str, Any] = {"cost": cost, "pid": os.getpid()}
+    rungs = None
+    if settings.get("early_stopping"):  # MO-ASHA: ask the rung board at each rung (early_stopping.py)
+        from nas_sr.search.early_stopping import RungReporter, cost_attrs
+
+        rungs = RungReporter(settings["early_stopping"], cost_attrs(cost))
     try:
-        result = train(dict(config), data["train"], data["val"], train_settings(settings))
+        result = train(dict(config), data["train"], data["val"], train_settings(settings),
+                       on_validation=rungs.at_validation if rungs else None)
     except training_failed as exc:
         return {**out, "state": "fail", "reason": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
     except Exception as exc:  # noqa: BLE001
@@ -70,6 +76,10 @@ def run_trial(config: Mapping[str, Any], settings: Mapping[str, Any], data: Mapp
     out.update(metrics=dict(result.metrics), steps=int(result.steps), seconds=float(result.seconds),
                curve=[list(map(float, point)) for point in (result.curve or [])],
                final_loss=float(result.final_loss), weights=buffer.getvalue())
+    if rungs is not None:
+        out.update(rungs.outcome())
+        if rungs.stopped_at is not None:
+            return out
     if not result.completed:
         return {**out, "state": "fail", "reason": f"budget not reached: stopped after {result.steps} steps"}
     return {**out, "state": "complete"}
