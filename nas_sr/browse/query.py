@@ -193,14 +193,14 @@ def _read_records(study: "optuna.Study", states: "tuple[Any, ...] | None") -> "l
                             .order_by(trials.c.number)).all()
         attrs: dict[int, dict[str, Any]] = {r.trial_id: {} for r in rows}
         limits: dict[int, dict[str, float]] = {r.trial_id: {} for r in rows}
-        for table, into, extra in ((users, attrs, None), (systems, limits, systems.c.key.like("constraints:%"))):
+        for table, into, extra in ((users, attrs, users.c.key.notin_(SKIPPED_ATTRS)),
+                                   (systems, limits, systems.c.key.like("constraints:%"))):
             query = (sa.select(table.c.trial_id, table.c.key, table.c.value_json)
                      .join(trials, trials.c.trial_id == table.c.trial_id).where(*where)
                      .order_by(table.c[table.primary_key.columns.keys()[0]]))
-            if extra is not None:
-                query = query.where(extra)
+            query = query.where(extra)
             for trial_id, key, value in conn.execute(query):
-                into[trial_id][key.removeprefix("constraints:") if extra is not None else key] = json.loads(value)
+                into[trial_id][key.removeprefix("constraints:") if table is systems else key] = json.loads(value)
     return [_Record(r.number, r.state.name, attrs[r.trial_id], limits[r.trial_id]) for r in rows]
 
 
