@@ -34,6 +34,7 @@ from nas_sr.search.early_stopping import record_pruned
 from nas_sr.search.early_stopping import trial_settings as es_settings
 from nas_sr.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
 from nas_sr.search.study import (
+    StorageUnavailable,
     artifact_dir,
     existing_studies,
     fail_trial,
@@ -73,9 +74,12 @@ class SearchOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    #: An existing Ray cluster: ``auto``, ``HOST:PORT`` or ``ray://HOST:10001``; None starts a local one.
     ray_address: str | None = None
     ray_temp_dir: str | None = None
     max_failures: int | None = None
+    #: Re-runs of a configuration whose trial was lost with its worker or node (or a killed driver).
+    max_retries: int = 2
     progress: bool = True
     #: Replaces the Ray task body (for benchmarks and tests): ``fn(config, settings, data) -> dict``.
     trial_fn: Callable[..., dict[str, Any]] | None = None
@@ -174,9 +178,14 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     study = _open_study(opts, objectives, constraints)
     if opts.objectives is None and study.metric_names:  # resuming: the study's own objectives
         objectives = parse_objectives(",".join(study.metric_names), val_names)
+    stale_trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     stale = fail_stale_trials(study)
     if stale:
         print(f"nas-sr search: marked {stale} stale RUNNING trial(s) FAIL (stale: driver stopped)", file=sys.stderr)
+    # Configurations lost with a worker, a node or the driver, to run again: (params, attempt, trial number).
+    retries: list[tuple[dict[str, Any], int, int]] = [
+        (dict(t.params), int(t.user_attrs.get("attempt", 0)) + 1, t.number) for t in stale_trials
+        if int(t.user_attrs.get("attempt", 0)) < opts.max_retries and t.params]
 
     done_keys: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -212,7 +221,11 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                 if total is not None and len(done_keys) + len(pruned_keys) + len(inflight) >= total:
                     stopped = f"every one of the {total} configurations of the space is evaluated or running"
                     break
-                if grid is not None:
+                if retries:  # a lost trial's configuration first
+                    params, attempt, lost = retries.pop(0)
+                    study.enqueue_trial(params, user_attrs={"retry_of": lost, "attempt": attempt},
+                                        skip_if_exists=False)
+                elif grid is not None:
                     params = _next_grid(grid, opts.space, done_keys, inflight)
                     if params is None:
                         stopped = "grid: every configuration is evaluated"
@@ -235,13 +248,16 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                     continue
                 dup_row = 0
                 _set_attrs(trial, {"config": key, "family": config["family"], "scale": config["scale"],
-                                   "seed": opts.seed, "nas_sr_version": _version()})
+                                   "seed": opts.seed, "nas_sr_version": _version(), "sampler": opts.sampler,
+                                   "sampler_seed": opts.seed})
                 trial_settings = settings if board is None else es_settings(settings, board, trial.number, rungs)
                 inflight[runner.submit(config, trial_settings)] = (trial, config, key)
             if not inflight:
                 break
             ref, result = runner.wait_one(list(inflight))
             trial, config, key = inflight.pop(ref)
+            if result.get("node"):
+                _set_attrs(trial, result["node"])
             if result.get("state") == "pruned" and board is not None:  # stopped at a rung: PRUNED
                 record_pruned(study, trial, key, result)
                 pruned_keys[key] = trial.number
@@ -251,6 +267,10 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                 reason = _complete(study, trial, config, result, objectives, constraints, store_dir)
             else:
                 reason = result.get("reason", "unknown failure")
+                attempt = int(trial.user_attrs.get("attempt", 0))
+                if result.get("lost") and attempt < opts.max_retries and trial.params:
+                    retries.append((dict(trial.params), attempt + 1, trial.number))
+                    reason += f" (retry {attempt + 1} of {opts.max_retries} queued)"
             if reason:
                 fail_trial(study, trial.number, reason)
                 failed += 1
@@ -266,6 +286,9 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     except KeyboardInterrupt:
         reason_on_exit = "interrupted"
         raise
+    except StorageUnavailable:
+        reason_on_exit = "storage unavailable"  # nothing can be written: --resume fails and re-queues them
+        raise
     except Exception as exc:
         reason_on_exit = f"driver error: {type(exc).__name__}: {exc}".splitlines()[0]
         raise
@@ -273,8 +296,12 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         bar.close()
         for ref in inflight:
             runner.cancel(ref)
-        for number in asked:
-            fail_trial(study, number, reason_on_exit or "driver error")
+        if reason_on_exit != "storage unavailable":
+            for number in asked:
+                try:
+                    fail_trial(study, number, reason_on_exit or "driver error")
+                except StorageUnavailable:
+                    break
         restore()
         runner.close()
     if stopped and len(done_keys) < opts.trials:
@@ -417,6 +444,72 @@ def _progress(opts: SearchOptions, initial: int) -> Any:
                 unit="trial", file=sys.stderr, dynamic_ncols=True)
 
 
+def _traced(fn: Callable[..., dict[str, Any]], config: dict[str, Any], settings: dict[str, Any],
+            data: Any) -> dict[str, Any]:
+    """The Ray task body: ``fn``'s result with the provenance of where it ran (``node``)."""
+    import socket
+
+    node: dict[str, Any] = {"worker_pid": os.getpid(), "hostname": socket.gethostname()}
+    try:
+        import ray
+
+        context = ray.get_runtime_context()
+        node["ray_node_id"] = context.get_node_id()
+        node["ray_node_ip"] = ray.util.get_node_ip_address()
+        gpus = context.get_accelerator_ids().get("GPU") or []
+        if gpus:
+            node["ray_gpu_ids"] = ",".join(map(str, gpus))
+    except Exception:  # noqa: BLE001 - not in a Ray worker (tests calling it directly)
+        pass
+    node["train_device"] = _train_device(str(settings.get("device", "cpu")))
+    result = dict(fn(config, settings, data))
+    result["node"] = node
+    return result
+
+
+def _train_device(device: str) -> str:
+    """``cpu|<processor>`` or ``cuda:N|<GPU name>``: the device a trial trained on."""
+    import platform
+
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            index = torch.device(device).index or 0
+            return f"{device}|{torch.cuda.get_device_name(index)}"
+        except Exception:  # noqa: BLE001 - no CUDA here: the trial fails in training, saying why
+            return f"{device}|unavailable"
+    return f"{device}|{platform.processor() or platform.machine()}"
+
+
+def _lost_result(exc: BaseException) -> dict[str, Any]:
+    """A failed result for a task whose worker or node died; ``lost`` makes it eligible for a retry."""
+    import ray.exceptions as rex
+
+    text = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {text[0] if text else ''}"
+    if isinstance(exc, rex.RayTaskError) and not isinstance(exc, rex.WorkerCrashedError):
+        return {"state": "fail", "reason": f"error: {detail}"[:300]}  # the trial raised: not a lost worker
+    if isinstance(exc, getattr(rex, "NodeDiedError", ())) or "node" in detail.lower() and "died" in detail.lower():
+        reason = f"node lost: {detail}"
+    elif isinstance(exc, (rex.WorkerCrashedError, getattr(rex, "OutOfMemoryError", rex.WorkerCrashedError),
+                          getattr(rex, "ActorDiedError", rex.WorkerCrashedError))):
+        reason = f"worker died: {detail}"
+    elif isinstance(exc, rex.TaskCancelledError):
+        return {"state": "fail", "reason": f"cancelled: {detail}"[:300]}
+    else:
+        reason = f"ray task died: {detail}"
+    return {"state": "fail", "reason": reason[:300], "lost": True}
+
+
+def _check_resources(total: Mapping[str, float], opts: SearchOptions) -> None:
+    """A clear error, not an endless wait, when no node could ever run one trial."""
+    for name, need in (("CPU", opts.cpus_per_trial), ("GPU", opts.gpus_per_trial)):
+        if need > 0 and total.get(name, 0.0) < need:
+            raise ValueError(f"the Ray cluster has {total.get(name, 0.0):g} {name}(s) in all; a trial asks for "
+                             f"{need:g} (--{name.lower()}s-per-trial)")
+
+
 class _Runner:
     """Ray tasks (or, with ``trial_fn`` and no Ray, calls in this process)."""
 
@@ -441,12 +534,15 @@ class _Runner:
                          _temp_dir=opts.ray_temp_dir, **kwargs)
             self._started = True
         self._ray = ray
+        _check_resources(ray.cluster_resources(), opts)
+        # Resources declared on the task: Ray runs each trial on a node that has them free.
         self._task = ray.remote(num_cpus=opts.cpus_per_trial, num_gpus=opts.gpus_per_trial,
-                                max_retries=0)(opts.trial_fn or run_trial)
+                                max_retries=0)(_traced)
+        self._fn = opts.trial_fn or run_trial
         self._data = ray.put(data)
 
     def submit(self, config: Mapping[str, Any], settings: Mapping[str, Any]) -> Any:
-        return self._task.remote(dict(config), dict(settings), self._data)
+        return self._task.remote(self._fn, dict(config), dict(settings), self._data)
 
     def wait_one(self, refs: list[Any]) -> tuple[Any, dict[str, Any]]:
         ray = self._ray
@@ -456,10 +552,8 @@ class _Runner:
         ref = ready[0]
         try:
             return ref, ray.get(ref)
-        except Exception as exc:  # noqa: BLE001 - the task died (worker crash, OOM kill...)
-            text = str(exc).strip().splitlines()
-            return ref, {"state": "fail", "reason": f"ray task died: {type(exc).__name__}: "
-                                                    f"{text[0] if text else ''}"[:300]}
+        except Exception as exc:  # noqa: BLE001 - the task died (worker crash, OOM kill, node lost...)
+            return ref, _lost_result(exc)
 
     def cancel(self, ref: Any) -> None:
         try:
