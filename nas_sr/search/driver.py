@@ -530,7 +530,10 @@ class _Runner:
                 ray.init(address=opts.ray_address, **kwargs)
             else:
                 cpus = max(1, math.ceil(opts.workers * opts.cpus_per_trial))
-                ray.init(num_cpus=cpus, num_gpus=math.ceil(opts.workers * opts.gpus_per_trial),
+                # "local": a fresh instance even when `ray start` runs on this machine (which a
+                # bare ray.init() would join, refusing num_cpus)
+                ray.init(address="local", num_cpus=cpus,
+                         num_gpus=math.ceil(opts.workers * opts.gpus_per_trial),
                          _temp_dir=opts.ray_temp_dir, **kwargs)
             self._started = True
         self._ray = ray
