@@ -122,7 +122,8 @@ def test_search_with_mo_asha(tmp_path, cli):
                          val_sets={"val": crops("val", 48)}, study="es", storage=storage, trials=7,
                          workers=2, sampler="grid", settings=settings, objectives="psnr,params",
                          progress=False, early_stopping=EarlyStopping("mo-asha", 2, 3))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    # address="local": a new cluster of this test's own, even when another one runs on the machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         outcome = run_search(opts)
     finally:
@@ -149,3 +150,13 @@ def test_search_with_mo_asha(tmp_path, cli):
     assert status == 0
     rows = json.loads(out)
     assert {r["number"] for r in rows} == front and all(r["state"] == "COMPLETE" for r in rows)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--early-stopping", "mo-asha"], "needs a steps budget (--budget-steps)"),
+    (["--early-stopping", "mo-asha", "--budget-steps", "10", "--min-steps", "10"], "leaves no rung below"),
+    (["--early-stopping", "mo-asha", "--budget-steps", "90", "--reduction-factor", "1"], "reduction_factor"),
+])
+def test_cli_early_stopping_errors(cli, args, message):
+    status, out, err = cli("search", *args, "--no-progress")
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -72,6 +72,13 @@ def register(subparsers: Any) -> None:
                    help="re-runs of a configuration whose worker or node was lost (default 2)")
     p.add_argument("--ray-temp-dir", help="Ray's session folder for a local cluster (default Ray's own)")
     p.add_argument("--html", type=Path, help="where to write the front plot (default <db dir>/<study>_front.html)")
+    p.add_argument("--early-stopping", choices=("none", "mo-asha"), default="none",
+                   help="mo-asha: multi-objective asynchronous successive halving over step rungs; a trial "
+                   "stopped at a rung is PRUNED (never on the front); needs --budget-steps (default none)")
+    p.add_argument("--min-steps", type=_positive, help="mo-asha: steps of the first rung (default: budget / "
+                   "reduction-factor^2); rungs at min-steps * reduction-factor^k below the budget")
+    p.add_argument("--reduction-factor", type=_positive, default=3, help="mo-asha: eta; a trial goes on past a "
+                   "rung when among the best 1/eta there, by non-dominated rank then crowding (default 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -127,6 +134,11 @@ def run(args: argparse.Namespace) -> int:
     for text in args.constraint:
         parse_constraint(text, val_names)
     resolution = parse_resolution(args.resolution)
+    from nas_sr.search.early_stopping import EarlyStopping
+
+    early = EarlyStopping(args.early_stopping, args.min_steps, args.reduction_factor)
+    if early.active:
+        early.rungs(args.budget_steps)  # a one-line error now when the rungs cannot be laid out
     space = _load_space(args.space)
 
     from nas_sr.data import load_bundled, load_folder
@@ -150,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
                          sampler=args.sampler, objectives=args.objectives, constraints=args.constraint,
                          resume=args.resume, seed=args.seed, settings=settings, gpus_per_trial=gpus,
                          cpus_per_trial=args.cpus_per_trial, max_retries=args.max_retries,
-                         ray_address=args.address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress)
+                         ray_address=args.address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress,
+                         early_stopping=early)
     from nas_sr.search.study import StorageUnavailable
 
     try:
