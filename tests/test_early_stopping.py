@@ -42,10 +42,12 @@ def test_board_decides_asynchronously():
     assert board.report("a", 0, {"psnr_val": 30.0, "params": 100})  # alone at the rung
     assert not board.report("b", 0, {"psnr_val": 29.0, "params": 200})  # dominated by a
     assert board.report("c", 0, {"psnr_val": 31.0, "params": 50})  # dominates both
-    # a trade-off point arrives: 4 at the rung, keep 1 -> c (rank 0, boundary) wins the tie on crowding? both
-    # c and d are on the first front with infinite crowding; c came first
-    assert not board.report("d", 0, {"psnr_val": 33.0, "params": 400})
-    assert board.counts() == {0: 4}
+    # a trade-off point arrives: 4 at the rung, keep 1; c and d are the two extremes of the first front
+    # (both infinitely crowded): a tie with the place kept goes on
+    assert board.report("d", 0, {"psnr_val": 33.0, "params": 400})
+    # a middle point of the first front, less crowded than the extremes, does not (5 at the rung, keep 1)
+    assert not board.report("f", 0, {"psnr_val": 32.0, "params": 300})
+    assert board.counts() == {0: 5}
     # a higher rung is judged among its own trials only
     assert board.report("c", 1, {"psnr_val": 32.0, "params": 50})
     # a NaN quality never goes on

@@ -8,8 +8,8 @@ recorded beside those of every trial that reached that rung so far (this search'
 ``--resume``, the study's); it continues when it is among the best ``max(1, n // eta)`` of
 those ``n`` by the multi-objective order: non-dominated rank first (Optuna's fast
 non-dominated sort), then crowding distance within the rank (larger first, Optuna's NSGA-II
-crowding distance; the boundary points of a front are infinitely crowded), then who reached
-the rung first. The values are the study's objectives at the rung: the quality metric
+crowding distance; the boundary points of a front are infinitely crowded); a tie with the
+last place kept goes on. The values are the study's objectives at the rung: the quality metric
 (``psnr_<set>`` of the rung's validation) together with the cost objectives (``params``,
 ``flops``, ``latency_ms``), which are known before training. An objective the rung's
 validation cannot give (``ssim``) is left out of the ranking.
@@ -96,27 +96,39 @@ def crowding_distances(values: Sequence[Sequence[float]]) -> list[float]:
     return [distances[i] for i in range(len(values))]
 
 
-def mo_order(losses: Sequence[Sequence[float]]) -> list[int]:
-    """Indices of ``losses`` (every objective minimised) best first: rank, crowding, index."""
+def mo_keys(losses: Sequence[Sequence[float]]) -> list[tuple[int, float]]:
+    """``(non-dominated rank, -crowding distance)`` of each point (every objective minimised)."""
     import numpy as np
     from optuna.study._multi_objective import _fast_non_domination_rank
 
     if not losses:
         return []
-    array = np.asarray(losses, dtype=float)
-    ranks = _fast_non_domination_rank(array)
+    ranks = _fast_non_domination_rank(np.asarray(losses, dtype=float))
     crowd = [0.0] * len(losses)
     for rank in set(ranks.tolist()):
         members = [i for i in range(len(losses)) if ranks[i] == rank]
         for i, d in zip(members, crowding_distances([losses[i] for i in members])):
             crowd[i] = d
-    return sorted(range(len(losses)), key=lambda i: (int(ranks[i]), -crowd[i], i))
+    return [(int(ranks[i]), -crowd[i]) for i in range(len(losses))]
+
+
+def mo_order(losses: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of ``losses`` (every objective minimised) best first: rank, crowding, index."""
+    keys = mo_keys(losses)
+    return sorted(range(len(losses)), key=lambda i: (*keys[i], i))
 
 
 def promotable(losses: Sequence[Sequence[float]], index: int, reduction_factor: int) -> bool:
-    """Whether point ``index`` is among the best ``max(1, n // eta)`` of the ``n`` points."""
+    """Whether point ``index`` is among the best ``max(1, n // eta)`` of the ``n`` points.
+
+    A tie with the last place kept counts as kept (as ASHA's ``value >= cutoff``): in two
+    objectives a front's two extreme points are both infinitely crowded, and without this a
+    newcomer extreme point would lose to the older one by arrival order alone.
+    """
     keep = max(1, len(losses) // reduction_factor)
-    return index in mo_order(losses)[:keep]
+    keys = mo_keys(losses)
+    last = sorted(keys)[keep - 1]
+    return keys[index] <= last
 
 
 class RungBoard:
