@@ -238,6 +238,7 @@ def test_node_lost_mid_search_postgres(cluster, postgres, tmp_path):
     assert failed, "removing a busy node failed no trial"
     for t in failed:
         reason = t.user_attrs.get("fail_reason", "")
+        print(f"trial {t.number} FAIL: {reason}")  # shown with pytest -rP
         assert reason.startswith(("node lost", "worker died")), reason
         assert "retry" in reason
     retried = [t for t in trials if "retry_of" in t.user_attrs]
@@ -399,3 +400,44 @@ def test_more_gpus_per_trial_than_the_cluster_has(cluster, tmp_path, cli):
     status, _, err = cli("search", "--storage", f"sqlite:///{tmp_path}/cli.db", "--address", "auto",
                          "--gpus-per-trial", "4.5", "--cpus-per-trial", "0.5", "--no-progress")
     assert status == 2 and "a trial asks for 4.5 (--gpus-per-trial)" in err
+
+
+def test_worker_killed_retried_then_left_fail(cluster, tmp_path):
+    """kill -9 of the worker process: one config dies once (its retry completes), another dies
+    every time (FAIL after --max-retries re-runs); the search still gets its COMPLETE count."""
+    from optuna.trial import TrialState
+
+    from nas_sr.search.driver import run_search
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    inner = make_trial_fn(0.1)
+
+    def dying(config, settings, data):
+        import os
+        import signal
+
+        name = f"{config['family']}-{config['kernel_size']}-{config['channels']}"
+        if name == "esr-max-3-1" or (name == "esr-max-3-2" and not os.path.exists(os.path.join(str(marks), name))):
+            open(os.path.join(str(marks), name), "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return inner(config, settings, data)
+
+    opts = options(f"sqlite:///{tmp_path}/db.sqlite", trials=6, workers=2, sampler="grid", cpus_per_trial=0.25,
+                   trial_fn=dying, max_retries=2)
+    outcome = run_search(opts)
+    trials = outcome.study.get_trials()
+    by_config: dict[str, list] = {}
+    for t in trials:
+        by_config.setdefault(f"{t.params.get('esr-max.kernel_size')}-{t.params.get('esr-max.channels')}", []).append(t)
+    assert outcome.complete == 6 and not [t for t in trials if t.state == TrialState.RUNNING]
+    always = by_config["3-1"]  # the first try and 2 retries, all FAIL
+    assert [t.state for t in always] == [TrialState.FAIL] * 3
+    assert [t.user_attrs.get("attempt", 0) for t in always] == [0, 1, 2]
+    for t in always:
+        print(f"trial {t.number} FAIL: {t.user_attrs['fail_reason']}")  # shown with pytest -rP
+        assert t.user_attrs["fail_reason"].startswith("worker died"), t.user_attrs["fail_reason"]
+    assert "retry" not in always[-1].user_attrs["fail_reason"]  # the last one is left FAIL
+    once = by_config["3-2"]
+    assert [t.state for t in once] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert once[1].user_attrs["retry_of"] == once[0].number

@@ -487,7 +487,11 @@ def _lost_result(exc: BaseException) -> dict[str, Any]:
     import ray.exceptions as rex
 
     text = str(exc).strip().splitlines()
-    detail = f"{type(exc).__name__}: {text[0] if text else ''}"
+    first = text[0] if text else ""
+    if len(first) > 200:  # Ray's messages run on: keep whole sentences (node IP and id included)
+        cut = first.rfind(". ", 0, 200)
+        first = first[:cut + 1] if cut > 40 else first[:200]
+    detail = f"{type(exc).__name__}: {first}"
     if isinstance(exc, rex.RayTaskError) and not isinstance(exc, rex.WorkerCrashedError):
         return {"state": "fail", "reason": f"error: {detail}"[:300]}  # the trial raised: not a lost worker
     if isinstance(exc, getattr(rex, "NodeDiedError", ())) or "node" in detail.lower() and "died" in detail.lower():
