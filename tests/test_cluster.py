@@ -441,3 +441,18 @@ def test_worker_killed_retried_then_left_fail(cluster, tmp_path):
     once = by_config["3-2"]
     assert [t.state for t in once] == [TrialState.FAIL, TrialState.COMPLETE]
     assert once[1].user_attrs["retry_of"] == once[0].number
+
+
+def test_second_search_on_one_sqlite_file_is_refused(cluster, tmp_path):
+    from nas_sr.search.driver import run_search
+    from nas_sr.search.study import writer_lock
+
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    held = writer_lock(url)  # as a running search holds it
+    try:
+        with pytest.raises(ValueError, match="another nas-sr search is writing .*SQLite takes one writer"):
+            run_search(options(url, trials=2))
+    finally:
+        held.close()
+    assert run_search(options(url, trials=2, workers=1, cpus_per_trial=0.25)).complete == 2
+    run_search(options(url, trials=3, workers=1, cpus_per_trial=0.25, resume=True))  # released after each

@@ -39,6 +39,7 @@ from nas_sr.search.study import (
     existing_studies,
     fail_trial,
     fail_stale_trials,
+    writer_lock,
 )
 
 if TYPE_CHECKING:
@@ -175,7 +176,13 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         raise ValueError(f"unknown sampler {opts.sampler!r} (expected one of {', '.join(SAMPLERS)})")
     if opts.trials < 1 or opts.workers < 1:
         raise ValueError("--trials and --workers must be positive")
-    study = _open_study(opts, objectives, constraints)
+    lock = writer_lock(opts.storage)  # one search per SQLite file: a second one is refused
+    try:
+        study = _open_study(opts, objectives, constraints)
+    except BaseException:
+        if lock is not None:
+            lock.close()
+        raise
     if opts.objectives is None and study.metric_names:  # resuming: the study's own objectives
         objectives = parse_objectives(",".join(study.metric_names), val_names)
     stale_trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -199,7 +206,12 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     settings = {"seed": opts.seed, **opts.settings}
     settings.setdefault("threads", max(1, int(opts.cpus_per_trial)))
     data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
-    runner = _Runner(opts, data)
+    try:
+        runner = _Runner(opts, data)
+    except BaseException:
+        if lock is not None:
+            lock.close()
+        raise
     board, rungs, pruned_keys = _early_stopping(opts, study, objectives, settings)
     start = time.perf_counter()
     store_dir = artifact_dir(opts.storage)
@@ -304,6 +316,8 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                     break
         restore()
         runner.close()
+        if lock is not None:
+            lock.close()
     if stopped and len(done_keys) < opts.trials:
         print(f"nas-sr search: stopped with {len(done_keys)} of {opts.trials} COMPLETE trials: {stopped}",
               file=sys.stderr)

@@ -131,6 +131,26 @@ def __getattr__(name: str) -> Any:  # RetryingStorage is built on first use (Opt
     raise AttributeError(name)
 
 
+def writer_lock(url: str) -> Any:
+    """Claim SQLite's single writer for this process (an ``flock`` on ``<db>.lock``, released on exit,
+    ``kill -9`` included); ValueError when another search holds it. None for other storages."""
+    if not url.startswith("sqlite:///"):
+        return None
+    import fcntl
+
+    path = Path(url.removeprefix("sqlite:///")).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(f"{path}.lock", "a")  # noqa: SIM115 - held for the search
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ValueError(f"another nas-sr search is writing {url}: SQLite takes one writer; wait for it to "
+                         "finish, use another database file, or share one study with postgresql+psycopg://... "
+                         "or journal:PATH") from None
+    return handle
+
+
 def artifact_dir(url: str) -> Path:
     """Where trial artifacts (weights) go: ``artifacts/`` beside a SQLite database or journal file,
     else ``studies/artifacts``."""
