@@ -201,9 +201,12 @@ def test_bulk_add_trials_equals_add_trials(tmp_path):
 @pytest.mark.shared
 def test_import_esr_reference_study(shared, esr_table, tmp_path, cli):
     url = f"sqlite:///{tmp_path}/ref.db"
-    status, stdout, _ = cli("import-esr", str(shared / "esr" / "tests.pkl"), "--study", "esr", "--storage", url)
+    table = str(shared / "esr" / "tests.pkl")
+    status, _, err = cli("import-esr", table, "--study", "esr", "--storage", url)
+    assert status == 2 and "--trust-pickle" in err  # a pickle is read only when the user vouches for it
+    status, stdout, _ = cli("import-esr", table, "--trust-pickle", "--study", "esr", "--storage", url)
     assert status == 0 and "1185" in stdout
-    status, _, err = cli("import-esr", str(shared / "esr" / "tests.pkl"), "--study", "esr", "--storage", url)
+    status, _, err = cli("import-esr", table, "--trust-pickle", "--study", "esr", "--storage", url)
     assert status == 2 and "--replace" in err
     view = open_study("esr", url)
     assert view.is_reference and view.study.user_attrs["source"].startswith("edge-SR")

@@ -1,21 +1,15 @@
 """Distributed search: a real multi-node Ray cluster on one machine, a real PostgreSQL server.
 
-The PostgreSQL server is started here, in a throw-away folder, on a free port (``.ci/run``
-installs the binaries from Debian packages); without the binaries the PostgreSQL tests are
-skipped, saying so. Trials use a fast stand-in trainable (``trial_fn``): a short sleep, the
+The PostgreSQL server (the ``postgres`` fixture of ``tests/conftest.py``) is started in a
+throw-away folder, on a free port (``.ci/run`` installs the binaries from Debian packages);
+without the binaries the PostgreSQL tests are skipped, saying so. Trials use a fast stand-in trainable (``trial_fn``): a short sleep, the
 cost of the config from its numbers, constant-ish metrics.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -64,101 +58,6 @@ def options(storage: str, **kw):
                 storage=storage, trials=8, workers=4, sampler="random", progress=False,
                 objectives="psnr,params", settings={"latency": False}, trial_fn=make_trial_fn(0.2))
     return SearchOptions(**{**base, **kw})
-
-
-# --- PostgreSQL: a throw-away server -------------------------------------------------------------
-
-
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return Path(found).resolve().parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    return Path(versions[-1]).parent if versions else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Postgres:
-    """initdb into a temporary folder and pg_ctl start on a free port, as a non-root user."""
-
-    def __init__(self, bindir: Path) -> None:
-        self.bindir, self.port = bindir, _free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="nsr-pg-"))
-        self.data = self.root / "data"
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses root: run the server as an unprivileged user
-            user = next((u for u in ("postgres", "nobody") if _has_user(u)), None)
-            if user is None:
-                pytest.skip("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
-            runner = shutil.which("runuser")
-            self.prefix = [runner, "-u", user, "--"] if runner else ["su", user, "-s", "/bin/sh", "-c"]
-            os.chmod(self.root, 0o755)
-            pw = pwd.getpwnam(user)
-            os.chown(self.root, pw.pw_uid, pw.pw_gid)
-        self._run([str(bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                   "--no-sync"])
-        self.start()
-
-    def _run(self, argv: list[str]) -> None:
-        if self.prefix and self.prefix[0] == "su":
-            argv = [*self.prefix, " ".join(f"'{a}'" for a in argv)]
-        else:
-            argv = [*self.prefix, *argv]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed: {done.stdout[-800:]} {done.stderr[-800:]}")
-
-    def start(self) -> None:
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
-                   str(self.root / "log"), "-w", "-t", "60", "start"])
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
-
-    def url(self, db: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"
-
-    def new_database(self) -> str:
-        import psycopg
-
-        name = f"db{time.monotonic_ns()}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute(f"CREATE DATABASE {name}")
-        return self.url(name)
-
-    def close(self) -> None:
-        try:
-            self.stop("immediate")
-        except RuntimeError:
-            pass
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _has_user(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    pytest.importorskip("psycopg", reason="psycopg (pip install -e '.[test]') is needed for PostgreSQL storage")
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin; "
-                    "`.ci/run` installs them (apt-get install postgresql)")
-    server = Postgres(bindir)
-    yield server
-    server.close()
 
 
 # --- Ray: a 3-node cluster on this machine ---------------------------------------------------------

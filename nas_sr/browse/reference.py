@@ -53,26 +53,47 @@ def esr_attrs(model_id: str, row: Mapping[str, Any], stale: bool = False) -> dic
     return attrs
 
 
-def load_table(path: "str | Path") -> dict[str, dict[str, Any]]:
-    """The edge-SR table ``tests.pkl`` (a pickled dict ``model_id -> metrics``; pickle runs code: load
-    only the file of the release)."""
-    with open(path, "rb") as f:
-        table = pickle.load(f)  # noqa: S301 - the release's data file, named by the user
+def load_table(path: "str | Path", trust_pickle: bool = False) -> dict[str, dict[str, Any]]:
+    """The edge-SR table ``tests.pkl`` (a pickled dict ``model_id -> metrics``).
+
+    Reading a pickle can run any code the file holds, so it is read only with ``trust_pickle``
+    (``nas-sr import-esr --trust-pickle``): say so for the release's own file only.
+
+    >>> load_table("tests.pkl")
+    Traceback (most recent call last):
+    ...
+    ValueError: tests.pkl: a pickle file can run code when it is read; pass --trust-pickle if it is the edge-SR release's tests.pkl
+    """
+    if not trust_pickle:
+        raise ValueError(f"{path}: a pickle file can run code when it is read; pass --trust-pickle if it is "
+                         "the edge-SR release's tests.pkl")
+    try:
+        with open(path, "rb") as f:
+            table = pickle.load(f)  # noqa: S301 - the user vouched for this file (--trust-pickle)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, not the edge-SR table (tests.pkl)") from None
+    except Exception as exc:  # noqa: BLE001 - pickle raises many types for a foreign or truncated file
+        raise ValueError(f"{path}: not a readable pickle ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:120]})") from None
     if not isinstance(table, dict):
         raise ValueError(f"{path}: expected a dict model_id -> metrics, got {type(table).__name__}")
     return table
 
 
-def import_esr(path: "str | Path", study: str, storage: str, replace: bool = False) -> "optuna.Study":
+def import_esr(path: "str | Path", study: str, storage: str, replace: bool = False,
+               trust_pickle: bool = False) -> "optuna.Study":
     """Store the table at ``path`` as reference study ``study``; ValueError if it exists (unless
-    ``replace``). Rows listed in ``stale_espcn.txt`` beside the table get ``stale: true``."""
+    ``replace``), or unless ``trust_pickle`` (see :func:`load_table`). Rows listed in
+    ``stale_espcn.txt`` beside the table get ``stale: true``."""
     import optuna
 
     from nas_sr.browse.bulk import bulk_add_trials
     from nas_sr.search.study import existing_studies, open_storage
 
     path = Path(path)
-    table = load_table(path)
+    table = load_table(path, trust_pickle)
     stale_file = path.parent / "stale_espcn.txt"
     stale = set()
     if stale_file.exists():

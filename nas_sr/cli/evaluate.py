@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default: params_ema, else params, state_dict or model when present)")
     parser.add_argument("--dataset", type=Path, action="append", required=True,
                         help="folder of HR images (repeat for several)")
-    parser.add_argument("--scale", type=int, help="upscaling factor (taken from the model id if omitted)")
+    parser.add_argument("--scale", type=positive_int, help="upscaling factor (taken from the model id if omitted)")
     parser.add_argument("--y-convention", choices=("uint8", "float"),
                         help="how Y is computed: uint8 (MATLAB rgb2ycbcr; default for Y models) or "
                         "float (BasicSR; default for RGB models)")
@@ -33,14 +33,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1, e.g. ``--scale``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from nas_sr.data.images import list_images, read_image
+    from nas_sr.cost.latency import describe_device
+    from nas_sr.data import check_size, list_images, read_image
     from nas_sr.protocol import evaluate, matlab_bicubic
 
     for folder in args.dataset:
         list_images(folder)  # fail early, naming the folder, before any model work
+    describe_device(args.device)  # a one-line error for a device torch has not got
     if args.model == "bicubic":
         if args.scale is None:
             raise ValueError("--model bicubic needs --scale")
@@ -54,11 +67,16 @@ def run(args: argparse.Namespace) -> int:
         upscale, color, scale, description = _model_upscaler(args)
         convention, quantize = args.y_convention or ("uint8" if color == "y" else "float"), True
 
+    def scorable(path: Path):
+        image = read_image(path)
+        check_size(image, path, scale, scored=True)
+        return image
+
     results = []
     for folder in args.dataset:
         files = list_images(folder)
-        images = ((p.stem, read_image(p)) for p in tqdm(files, desc=folder.name, unit="img",
-                                                          leave=False, disable=len(files) < 20))
+        images = ((p.stem, scorable(p)) for p in tqdm(files, desc=folder.name, unit="img",
+                                                        leave=False, disable=len(files) < 20))
         results.append(evaluate(upscale, images, scale, color, convention, folder.name,
                                 quantize=quantize))
     if args.format == "json":

@@ -10,6 +10,8 @@ DEFAULT_RESOLUTION = (1280, 720)
 
 
 def register(subparsers: Any) -> None:
+    from nas_sr.cli.evaluate import positive_int
+
     parser = subparsers.add_parser("model", help="inspect a model: config, parameters, FLOPs, latency")
     commands = parser.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
     info = commands.add_parser(
@@ -20,14 +22,14 @@ def register(subparsers: Any) -> None:
     )
     info.add_argument("model", metavar="MODEL", help="an edge-SR id (eSR-TM_s2_K7_C8), a family name "
                       "(its defaults), or a JSON config ('{\"family\":\"esr-tm\",\"scale\":2,...}')")
-    info.add_argument("--scale", type=int, help="set or override the scale")
+    info.add_argument("--scale", type=positive_int, help="set or override the scale")
     info.add_argument("--resolution", metavar="WxH", help="output resolution (default: about 1280x720, "
                       "from an LR of 1280/s x 720/s rounded, as efficient-SR papers count: 1281x720 at x3)")
     info.add_argument("--latency", action="store_true", help="also measure the latency of a forward pass")
     info.add_argument("--device", default="cpu", help="device for --latency: cpu, cuda, cuda:N (default cpu)")
     info.add_argument("--dtype", default="fp32", choices=("fp32", "fp16"), help="dtype for --latency")
-    info.add_argument("--threads", type=int, help="torch CPU threads for --latency (default: torch's)")
-    info.add_argument("--repeats", type=int, default=10, help="timed passes for --latency (default 10)")
+    info.add_argument("--threads", type=positive_int, help="torch CPU threads for --latency (default: torch's)")
+    info.add_argument("--repeats", type=positive_int, default=10, help="timed passes for --latency (default 10)")
     info.add_argument("--format", default="table", choices=("table", "json"), help="output format")
     info.set_defaults(handler=info_handler)
 

@@ -47,21 +47,36 @@ class ImageSet:
         return tuple(name for name, _ in self.images)
 
 
-def check_size(image: np.ndarray, label: str | Path, scale: int, patch_size: int = 0) -> None:
-    """Raise ``ImageError`` naming ``label`` if the image is too small for the scale or an
-    LR patch of ``patch_size`` pixels (an HR patch of ``patch_size * scale``).
+#: SSIM's Gaussian window (sigma 1.5): a scored image keeps at least this many pixels a side
+#: inside its border crop of ``scale`` pixels.
+SSIM_WINDOW = 11
+
+
+def check_size(image: np.ndarray, label: str | Path, scale: int, patch_size: int = 0,
+               scored: bool = False) -> None:
+    """Raise ``ImageError`` naming ``label`` if the image is too small for the scale, an LR
+    patch of ``patch_size`` pixels (an HR patch of ``patch_size * scale``), or (``scored``) to be
+    scored by the protocol: mod-cropped, less a ``scale`` border, it must hold SSIM's window.
 
     >>> import numpy as np
     >>> check_size(np.zeros((20, 30), np.uint8), "a.png", scale=2, patch_size=12)
     Traceback (most recent call last):
     ...
     nas_sr.data.images.ImageError: a.png: image is 30x20, smaller than the 24x24 needed for 12 px LR patches at x2
+    >>> check_size(np.zeros((15, 40), np.uint8), "b.png", scale=2, scored=True)
+    Traceback (most recent call last):
+    ...
+    nas_sr.data.images.ImageError: b.png: image is 40x15, smaller than the 16x16 needed to score it at x2 (SSIM's 11x11 window inside a 2 px border)
     """
     need = scale * max(1, patch_size)
+    why = f"for {patch_size} px LR patches at x{scale}" if patch_size else f"for scale x{scale}"
+    scored_need = -(-(SSIM_WINDOW + 2 * scale) // scale) * scale  # mod-crop keeps multiples of the scale
+    if scored and scored_need > need:
+        need, why = scored_need, (f"to score it at x{scale} (SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window inside "
+                                  f"a {scale} px border)")
     h, w = image.shape[:2]
     if min(h, w) < need:
-        what = f"{patch_size} px LR patches at x{scale}" if patch_size else f"scale x{scale}"
-        raise ImageError(f"{label}: image is {w}x{h}, smaller than the {need}x{need} needed for {what}")
+        raise ImageError(f"{label}: image is {w}x{h}, smaller than the {need}x{need} needed {why}")
 
 
 def _progress(files: list[Path], folder: Path) -> list[Path] | Iterator[Path]:
@@ -72,13 +87,13 @@ def _progress(files: list[Path], folder: Path) -> list[Path] | Iterator[Path]:
     return tqdm(files, desc=f"loading {folder.name}", unit="img", leave=False)
 
 
-def load_folder(folder: str | Path, scale: int = 1, patch_size: int = 0) -> ImageSet:
+def load_folder(folder: str | Path, scale: int = 1, patch_size: int = 0, scored: bool = False) -> ImageSet:
     """Every image of an HR folder, named by file stem; each must fit ``check_size``."""
     folder = Path(folder)
     images = []
     for path in _progress(list_images(folder), folder):
         image = read_image(path)
-        check_size(image, path, scale, patch_size)
+        check_size(image, path, scale, patch_size, scored)
         images.append((path.stem, image))
     return ImageSet(folder.name, tuple(images))
 
@@ -115,11 +130,12 @@ def load_paired(hr_folder: str | Path, lr_folder: str | Path, scale: int,
     return ImageSet(hr_folder.name, tuple(images), tuple(lrs))
 
 
-def load_bundled(split: Literal["train", "val"], scale: int = 1, patch_size: int = 0) -> ImageSet:
+def load_bundled(split: Literal["train", "val"], scale: int = 1, patch_size: int = 0,
+                 scored: bool = False) -> ImageSet:
     """The bundled scikit-image photos of one split (see ``nas_sr.data.bundled``)."""
     from nas_sr.data.bundled import bundled_images
 
     images = bundled_images(split)
     for name, image in images:
-        check_size(image, f"bundled:{name}", scale, patch_size)
+        check_size(image, f"bundled:{name}", scale, patch_size, scored)
     return ImageSet(f"bundled-{split}", tuple(images))

@@ -61,7 +61,7 @@ def get_family(name: str) -> Family:
     _load_builtins()
     try:
         return _FAMILIES[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or dict where a name belongs
         raise ConfigError(
             f"unknown model family {name!r} (known: {', '.join(sorted(_FAMILIES))})"
         ) from None

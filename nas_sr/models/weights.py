@@ -36,12 +36,21 @@ def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch
         key = next((k for k in CHECKPOINT_KEYS if k in data), None)
     if key is not None:
         if not isinstance(data, Mapping) or key not in data:
-            keys = ", ".join(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
+            keys = _some(list(map(str, data))) if isinstance(data, Mapping) else type(data).__name__
             raise WeightsError(f"{path}: no {key!r} entry (has: {keys})")
         data = data[key]
     if not isinstance(data, Mapping) or not _is_flat(data):
         raise WeightsError(f"{path}: not a state_dict of tensors")
     return dict(data)
+
+
+def _some(names: list[str], limit: int = 5) -> str:
+    """The first ``limit`` names and how many there are in all.
+
+    >>> _some(["a", "b"]), _some([str(i) for i in range(9)])
+    ('a, b', '0, 1, 2, 3, 4 ... (9 in all)')
+    """
+    return ", ".join(names[:limit]) + (f" ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _is_flat(data: Mapping[Any, Any]) -> bool:
@@ -60,9 +69,9 @@ def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: st
     ]
     problems = []
     if missing:
-        problems.append(f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        problems.append(f"missing {_some(missing)}")
     if unexpected:
-        problems.append(f"unexpected {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
+        problems.append(f"unexpected {_some(unexpected)}")
     if wrong:
         problems.append(f"shape mismatch {', '.join(wrong[:3])}{' ...' if len(wrong) > 3 else ''}")
     if problems:

@@ -30,6 +30,11 @@ def open_storage(url: str, tries: int | None = None,
     * ``postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB`` (clusters; any SQLAlchemy URL works):
       connections are checked before use (``pool_pre_ping``).
     * ``journal:PATH``: Optuna's JournalStorage on an append-only file (shared file systems, NFS).
+
+    A URL that can never work (unknown scheme, missing driver, a folder, a file that is not a
+    database, a wrong password, no such database; a read-only file on its first write) is a
+    one-line ValueError naming it, password masked; an unreachable server is retried, then
+    :class:`StorageUnavailable`.
     """
     import optuna
 
@@ -39,39 +44,113 @@ def open_storage(url: str, tries: int | None = None,
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 
         path = Path(url.removeprefix(JOURNAL_PREFIX)).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        inner: optuna.storages.BaseStorage = JournalStorage(
-            JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        if path.is_dir():
+            raise ValueError(f"storage URL {url!r}: {path} is a folder, not a journal file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            inner: optuna.storages.BaseStorage = JournalStorage(
+                JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        except OSError as exc:
+            raise ValueError(f"storage URL {url!r}: cannot open the journal file ({exc.strerror})") from None
     else:
         engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(url.removeprefix("sqlite:///")).expanduser()
+            if path.is_dir():
+                raise ValueError(f"storage URL {url!r}: {path} is a folder, not a database file")
+            path.parent.mkdir(parents=True, exist_ok=True)
             engine_kwargs = {"connect_args": {"timeout": 60}}  # readers (nas-sr pareto) wait, never fail
         try:
-            rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except Exception as exc:  # noqa: BLE001 - unreachable at start: retried like any call
-            if not _is_connection_error(exc):
-                raise
-            rdb = _retry(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs), "connect",
-                         tries - 1, first_delay)
+            try:
+                rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+            except Exception as exc:  # noqa: BLE001 - unreachable at start: retried like any call
+                if not _is_connection_error(exc):
+                    raise
+                rdb = _retry(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs), "connect",
+                             tries - 1, first_delay)
+        except StorageUnavailable as exc:
+            raise StorageUnavailable(f"{hide_password(url)}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a URL that can never work: say which and why
+            raise ValueError(storage_problem(url, exc)) from None
         inner = optuna.storages.get_storage(rdb)  # Optuna's cached RDB storage
-    return __getattr__("RetryingStorage")(inner, tries, first_delay)
+    return __getattr__("RetryingStorage")(inner, tries, first_delay, url)
 
 
 def _is_connection_error(exc: BaseException) -> bool:
     """A lost or refused database connection (anywhere in the exception's chain)."""
     import sqlalchemy.exc
 
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                            sqlalchemy.exc.DisconnectionError, ConnectionError)):
+    if _is_permanent(exc):
+        return False
+    for link in _chain(exc):
+        if isinstance(link, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                             sqlalchemy.exc.DisconnectionError, ConnectionError)):
             return True
-        if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        if isinstance(link, sqlalchemy.exc.DBAPIError) and link.connection_invalidated:
             return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-        seen += 1
     return False
+
+
+#: Database errors that retrying cannot cure (wrong password, no such database, a read-only or
+#: foreign file): they end at once with a one-line ValueError naming the storage.
+_PERMANENT = ("password authentication failed", "no password supplied", "authentication failed",
+              "does not exist", "readonly database", "read-only", "file is not a database",
+              "unable to open database file")
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from (at most 10)."""
+    out: list[BaseException] = []
+    while exc is not None and len(out) < 10:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """A database error (anywhere in the chain) that names a cause no retry can cure."""
+    import sqlalchemy.exc
+
+    chain = _chain(exc)
+    return any(isinstance(e, sqlalchemy.exc.DBAPIError) for e in chain) and any(
+        marker in str(e).lower() for e in chain for marker in _PERMANENT)
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password masked, as messages show it.
+
+    >>> hide_password("postgresql+psycopg://nas:secret@db:5432/nas")
+    'postgresql+psycopg://nas:***@db:5432/nas'
+    """
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL: nothing to hide
+        return url
+
+
+def storage_problem(url: str, exc: BaseException) -> str:
+    """A one-line account of why the storage ``url`` cannot be opened or written.
+
+    >>> import sqlalchemy.exc
+    >>> storage_problem("foo://x", sqlalchemy.exc.NoSuchModuleError("Can't load plugin: sqlalchemy.dialects:foo"))
+    "storage URL 'foo://x': unknown scheme 'foo' (expected sqlite:///PATH, postgresql+psycopg://USER:PW@HOST:PORT/DB or journal:PATH)"
+    """
+    import sqlalchemy.exc
+
+    expected = "expected sqlite:///PATH, postgresql+psycopg://USER:PW@HOST:PORT/DB or journal:PATH"
+    shown = hide_password(url)
+    if isinstance(exc, sqlalchemy.exc.NoSuchModuleError):
+        return f"storage URL {shown!r}: unknown scheme {url.partition(':')[0]!r} ({expected})"
+    if isinstance(exc, sqlalchemy.exc.ArgumentError):
+        return f"storage URL {shown!r}: not a storage URL ({expected})"
+    if isinstance(exc, ImportError):
+        hint = " (pip install -e '.[postgres]')" if "postgres" in url else ""
+        return f"storage URL {shown!r}: its database driver is not installed{hint}: {exc}"
+    original = next((e.orig for e in _chain(exc) if isinstance(e, sqlalchemy.exc.DBAPIError)), exc)
+    text = " ".join(str(original).replace("FATAL:", " ").split())
+    return f"storage URL {shown!r}: {text[:300] or type(original).__name__}"
 
 
 def _retry(call: Any, name: str, tries: int, first_delay: float) -> Any:
@@ -96,7 +175,12 @@ def _retry(call: Any, name: str, tries: int, first_delay: float) -> Any:
 def _retrying_method(name: str) -> Any:
     def method(self: "RetryingStorage", *args: Any, **kwargs: Any) -> Any:
         bound = getattr(self._inner, name)
-        return _retry(lambda: bound(*args, **kwargs), name, self._tries, self._first_delay)
+        try:
+            return _retry(lambda: bound(*args, **kwargs), name, self._tries, self._first_delay)
+        except Exception as exc:
+            if self._url and _is_permanent(exc):  # e.g. a read-only file
+                raise ValueError(storage_problem(self._url, exc)) from None
+            raise
 
     method.__name__ = name
     return method
@@ -109,11 +193,12 @@ def _make_retrying_storage() -> type:
     names = [n for n, v in vars(base).items() if callable(v) and not n.startswith("_")]
     namespace: dict[str, Any] = {n: _retrying_method(n) for n in names}
 
-    def __init__(self: Any, inner: Any, tries: int = STORAGE_TRIES, first_delay: float = STORAGE_FIRST_DELAY) -> None:
-        self._inner, self._tries, self._first_delay = inner, tries, first_delay
+    def __init__(self: Any, inner: Any, tries: int = STORAGE_TRIES, first_delay: float = STORAGE_FIRST_DELAY,
+                 url: str = "") -> None:
+        self._inner, self._tries, self._first_delay, self._url = inner, tries, first_delay, url
 
     def __getattr__(self: Any, name: str) -> Any:  # anything else the inner storage has
-        if name == "_inner":
+        if name in ("_inner", "_url"):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
@@ -174,10 +259,13 @@ def load_existing_study(name: str, url: str) -> "optuna.Study":
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).expanduser().exists():
         raise ValueError(f"no study database at {url}")
-    storage = open_storage(url)
-    names = existing_studies(storage)
+    try:
+        storage = open_storage(url)
+        names = existing_studies(storage)
+    except StorageUnavailable as exc:  # a reader has nothing to resume: a plain one-line error
+        raise ValueError(str(exc)) from None
     if name not in names:
-        raise ValueError(f"no study {name!r} in {url} (existing: {', '.join(names) or 'none'})")
+        raise ValueError(f"no study {name!r} in {hide_password(url)} (existing: {', '.join(names) or 'none'})")
     return optuna.load_study(study_name=name, storage=storage)
 
 

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import reprlib
 from typing import Any, Sequence, Union
 
 Loc = Sequence[Union[str, int]]
 _NOTHING = object()
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class _BoundedRepr(reprlib.Repr):
+    """``repr`` with bounded depth and length (mappings keep their order)."""
+
+    def repr_dict(self, x: dict, level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        pieces = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}"
+                  for k, v in itertools.islice(x.items(), self.maxdict)]
+        return "{" + ", ".join(pieces + ["..."] * (len(x) > self.maxdict)) + "}"
+
+
+_REPR = _BoundedRepr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxstring, _REPR.maxlong, _REPR.maxother = 4, 20, 200, 200, 200
+_REPR.maxtuple = _REPR.maxlist = _REPR.maxarray = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 30
 
 
 class SpaceError(ValueError):
@@ -50,7 +70,7 @@ def show(value: Any, limit: int = 80) -> str:
     >>> show("three"), show(list(range(100)))
     ("'three'", '[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20 ...]')
     """
-    text = repr(value)
+    text = _REPR.repr(value)  # bounded: a YAML alias bomb must not be written out in full
     if len(text) > limit:
         closing = text[-1] if text[-1] in ")]}" else ""
         text = text[: limit - 5].rsplit(", ", 1)[0] + " ..." + closing

@@ -1,4 +1,5 @@
-"""Reading a search-space YAML file (``yaml.safe_load`` only)."""
+"""Reading a search-space YAML file: YAML's safe loader only (no ``!!python/...`` tags), and a key
+written twice in one mapping is an error (plain YAML keeps the last silently)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,23 @@ import yaml
 
 from nas_sr.space.errors import SpaceError
 from nas_sr.space.space import SearchSpace
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with a repeated key."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first.line + 1})", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 def load_space(path: str | os.PathLike[str]) -> SearchSpace:
@@ -31,7 +49,7 @@ def load_space(path: str | os.PathLike[str]) -> SearchSpace:
     except OSError as exc:
         raise SpaceError(f"{source}: cannot read it ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
