@@ -178,9 +178,17 @@ def build_report(view: StudyView, x: "str | None" = None, y: "str | None" = None
 
     frame = view.trials()
     complete = frame[frame["state"].astype("string") == "COMPLETE"]
+    if complete.empty:
+        raise ValueError(f"study {view.name!r} has no COMPLETE trial to report yet ({len(frame)} trials in all)")
     objectives = view.objectives
     dx, dy = default_axes(objectives)
     xo, yo = (view.objective(x) if x else dx), (view.objective(y) if y else dy)
+    for axis, chosen in (("--x", xo), ("--y", yo)):
+        if chosen.key not in complete:
+            numeric = sorted(c for c in complete if c not in ("state", "feasible", "family", "config")
+                             and str(complete[c].dtype) in ("Int64", "float64"))
+            raise ValueError(f"{axis} {chosen.name!r}: no such column in study {view.name!r} "
+                             f"(numeric columns: {', '.join(numeric)})")
     ref_frame = reference.trials("COMPLETE") if reference is not None else None
     front = front_figure(view, xo, yo, complete, ref_frame)
     front_numbers = [int(n) for n in complete.index[front_mask(complete, [xo, yo])]]

@@ -49,6 +49,10 @@ def dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         study.set_metric_names(["psnr@val", "params"])
     study.add_trial(optuna.trial.create_trial(values=[30.0, 100.0], user_attrs={"params": 100, "psnr_val": 30.0}))
     optuna.create_study(storage=url, study_name="no-metrics")
+    empty = optuna.create_study(storage=url, study_name="empty", directions=["maximize", "minimize"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        empty.set_metric_names(["psnr@val", "params"])
     (root / "garbage.db").write_text("this is not SQLite")
     (root / "folder.db").mkdir()
     return {"root": root, "ok": root / "ok.db", "garbage": root / "garbage.db", "folder": root / "folder.db"}
@@ -84,7 +88,17 @@ def test_readers_name_the_storage(bad_input, dbs, tmp_path, command, url, fragme
 def test_unknown_study_lists_those_there(bad_input, dbs, tmp_path, command) -> None:
     extra = ["--out", str(tmp_path / "r.html")] if command == "report" else []
     bad_input([command, "--study", "nope", "--storage", sqlite(dbs["ok"]), *extra],
-              ["no study 'nope' in sqlite:///", "(existing: no-metrics, s)"])
+              ["no study 'nope' in sqlite:///", "(existing: empty, no-metrics, s)"])
+
+
+@pytest.mark.parametrize("study, options, fragments", [
+    ("s", ["--x", "speed"], ["--x 'speed': no such column in study 's' (numeric columns: params, psnr_val)"]),
+    ("s", ["--y", "ssim@val"], ["--y 'ssim@val': no such column in study 's'"]),
+    ("empty", [], ["study 'empty' has no COMPLETE trial to report yet (0 trials in all)"]),
+], ids=["report-unknown-x", "report-unknown-y", "report-empty-study"])
+def test_report_names_the_missing_column(bad_input, dbs, tmp_path, study, options, fragments) -> None:
+    bad_input(["report", "--study", study, "--storage", sqlite(dbs["ok"]), "--out", str(tmp_path / "r.html"),
+               *options], fragments)
 
 
 def test_study_not_made_by_a_search(bad_input, dbs) -> None:
