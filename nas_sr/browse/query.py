@@ -90,9 +90,10 @@ class StudyView:
             if spec in (o.name, o.key):
                 return o
         sets = [o.name.partition("@")[2] for o in self.objectives if "@" in o.name]
-        if spec.partition("@")[0] in QUALITY + COSTS:
+        if spec.partition("@")[0] in QUALITY or spec in COSTS:
             return parse_objective(spec, sets if "@" not in spec else [])
-        # Any other numeric column, e.g. psnr_Set5 or latency_ms_AGX of the reference study.
+        # Any other numeric column: psnr_Set5 or latency_ms_AGX of the reference study, a latency that
+        # `nas-sr profile` recorded (latency_ms@rpi4-fp32)...
         better = "maximize" if spec.startswith(("psnr_", "ssim_", "fps_")) else "minimize"
         return Objective(spec, spec, better)
 

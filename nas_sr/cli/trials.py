@@ -22,6 +22,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nas_sr.profile import profile_labels
     from nas_sr.search.objectives import objectives_of_study
     from nas_sr.search.report import render, trial_row
     from nas_sr.search.study import load_existing_study
@@ -30,5 +31,21 @@ def run(args: argparse.Namespace) -> int:
     objectives = objectives_of_study(study.metric_names, study.directions)
     wanted = STATES[args.state]
     trials = [t for t in study.get_trials(deepcopy=False) if wanted is None or t.state.name in wanted]
-    print(render([trial_row(t, objectives) for t in trials], args.format))
+    labels = sorted({label for t in trials for label in profile_labels(t.user_attrs)})
+    print(render([_with_profiles(trial_row(t, objectives), t.user_attrs, labels) for t in trials], args.format))
     return 0
+
+
+def _with_profiles(row: dict[str, Any], attrs: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    """``row`` with the per-device latencies (``nas-sr profile``) and ``retrain_of`` before its config."""
+    from nas_sr.profile import profile_keys
+
+    config = row.pop("config", None)
+    for label in labels:
+        keys = profile_keys(label)
+        row[keys["median"]] = attrs.get(keys["median"])
+        row[keys["cv"]] = attrs.get(keys["cv"])
+    if "retrain_of" in attrs:
+        row["retrain_of"] = attrs["retrain_of"]
+    row["config"] = config
+    return row

@@ -60,8 +60,11 @@ def model_cost(
     warmup: int = 3,
     repeats: int = 10,
     cache: "CostCache | None" = None,
+    backend: str = "torch",
 ) -> Cost:
     """Build ``config`` and return its :class:`Cost`; with ``cache``, look it up / store it first.
+    ``backend`` runs the latency measurement (``"torch"`` or ``"onnxruntime"``, see
+    :func:`~nas_sr.cost.measure_latency`).
 
     >>> model_cost({"family": "esr-max", "scale": 2, "kernel_size": 3, "channels": 1}, (128, 72))
     Cost(params=36, flops=82944, resolution=(128, 72), latency=None)
@@ -70,13 +73,13 @@ def model_cost(
 
     full = canonical_config(config)
     resolution = (int(resolution[0]), int(resolution[1]))
-    described = describe_device(device, threads, dtype) if latency else None
+    described = describe_device(device, threads, dtype, backend) if latency else None
     if cache is not None and (hit := cache.get(full, resolution, described)) is not None:
         return hit
     model = build_model(full)
     scale, colors = full["scale"], 1 if full["color"] == "y" else 3
     measured = (
-        measure_latency(model, resolution, scale, colors, device, threads, dtype, warmup, repeats)
+        measure_latency(model, resolution, scale, colors, device, threads, dtype, warmup, repeats, backend)
         if latency else None
     )
     cost = Cost(count_parameters(model), count_flops(model, resolution, scale, colors), resolution, measured)

@@ -1,5 +1,9 @@
 """Measured latency of one forward pass, and a description of the device it was measured on.
 
+Backends: ``"torch"`` (the model itself, on CPU or CUDA) and ``"onnxruntime"`` (the model exported
+to ONNX at the measured input size, run by ONNX Runtime's CPU execution provider with ``threads``
+intra-op threads; needs ``pip install 'nas-sr[export]'``).
+
 Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` over the timed passes (weights, input
 and activations). On CPU it is ``None``: torch's CPU allocator keeps no peak statistic, and
 summing module outputs via hooks would both miss functional ops and ignore freed tensors.
@@ -20,37 +24,45 @@ if TYPE_CHECKING:
 
 Dtype = Literal["fp32", "fp16"]
 _DTYPES = ("fp32", "fp16")
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
 class DeviceDescription:
     """Where a latency was measured: ``kind`` ("cpu" | "cuda"), processor or GPU ``name``,
-    torch's intra-op ``threads``, ``dtype`` and ``torch_version``."""
+    intra-op ``threads``, ``dtype``, ``torch_version``, and the ``backend`` that ran the model
+    ("torch", or e.g. "onnxruntime 1.32.0")."""
 
     kind: str
     name: str
     threads: int
     dtype: str
     torch_version: str
+    backend: str = "torch"
 
     def key(self) -> str:
         """A compact string that identifies the description (used as cache key).
 
         >>> DeviceDescription("cpu", "AMD EPYC", 4, "fp32", "2.13.0").key()
         'cpu|AMD EPYC|4 threads|fp32|torch 2.13.0'
+        >>> DeviceDescription("cpu", "AMD EPYC", 1, "fp32", "2.13.0", "onnxruntime 1.32.0").key()
+        'cpu|AMD EPYC|1 threads|fp32|torch 2.13.0|onnxruntime 1.32.0'
         """
-        return f"{self.kind}|{self.name}|{self.threads} threads|{self.dtype}|torch {self.torch_version}"
+        text = f"{self.kind}|{self.name}|{self.threads} threads|{self.dtype}|torch {self.torch_version}"
+        return text if self.backend == "torch" else f"{text}|{self.backend}"
 
 
 @dataclass(frozen=True)
 class LatencyResult:
-    """Median and inter-quartile range (ms) over ``repeats`` timed passes, and peak memory."""
+    """Median and inter-quartile range (ms) over ``repeats`` timed passes, peak memory, and the
+    repeat-to-repeat coefficient of variation ``cv`` (standard deviation / mean; 0 for one repeat)."""
 
     median_ms: float
     iqr_ms: float
     repeats: int
     peak_memory_bytes: int | None
     device: DeviceDescription
+    cv: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,17 +83,22 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown cpu"
 
 
-def describe_device(device: str = "cpu", threads: int | None = None, dtype: str = "fp32") -> DeviceDescription:
+def describe_device(device: str = "cpu", threads: int | None = None, dtype: str = "fp32",
+                    backend: str = "torch") -> DeviceDescription:
     """Describe ``device`` ("cpu", "cuda", "cuda:N") as :func:`measure_latency` would use it.
 
     >>> d = describe_device("cpu", threads=1)
-    >>> d.kind, d.threads, d.dtype
-    ('cpu', 1, 'fp32')
+    >>> d.kind, d.threads, d.dtype, d.backend
+    ('cpu', 1, 'fp32', 'torch')
     """
     import torch
 
     if dtype not in _DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"latency backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend == "onnxruntime" and (device != "cpu" or dtype != "fp32"):
+        raise ValueError(f"the onnxruntime latency backend measures fp32 on cpu only, not {dtype} on {device}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads={threads} must be at least 1")
     kind = device.split(":", 1)[0]
@@ -93,7 +110,17 @@ def describe_device(device: str = "cpu", threads: int | None = None, dtype: str 
         name = torch.cuda.get_device_name(torch.device(device))
     else:
         raise ValueError(f"device {device!r} is not 'cpu', 'cuda' or 'cuda:N'")
-    return DeviceDescription(kind, name, threads or torch.get_num_threads(), dtype, torch.__version__)
+    runner = "torch" if backend == "torch" else f"onnxruntime {_onnxruntime().__version__}"
+    return DeviceDescription(kind, name, threads or torch.get_num_threads(), dtype, torch.__version__, runner)
+
+
+def _onnxruntime() -> Any:
+    """The ``onnxruntime`` module, or a one-line ValueError saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ValueError("the onnxruntime backend needs onnxruntime: pip install 'nas-sr[export]'") from None
+    return onnxruntime
 
 
 def measure_latency(
@@ -106,16 +133,19 @@ def measure_latency(
     dtype: str = "fp32",
     warmup: int = 3,
     repeats: int = 10,
+    backend: str = "torch",
 ) -> LatencyResult:
     """Time ``repeats`` forward passes (after ``warmup`` untimed ones) outputting ``resolution``.
 
     The model is copied to ``device``/``dtype`` and run in eval mode under ``torch.inference_mode``;
     ``threads`` sets torch's intra-op threads for the measurement only (restored afterwards).
+    ``backend="onnxruntime"``: the model is exported to ONNX for the measured input size and
+    timed in an ONNX Runtime CPU session with ``threads`` intra-op threads.
 
     >>> from torch import nn
     >>> r = measure_latency(nn.Conv2d(1, 1, 3, padding=1), (16, 16), 1, 1, threads=1, repeats=3)
-    >>> r.median_ms > 0, r.repeats, r.device.threads, r.peak_memory_bytes
-    (True, 3, 1, None)
+    >>> r.median_ms > 0, r.repeats, r.device.threads, r.peak_memory_bytes, r.cv >= 0
+    (True, 3, 1, None, True)
     """
     import copy
 
@@ -124,7 +154,10 @@ def measure_latency(
     if warmup < 0 or repeats < 1:
         raise ValueError(f"need warmup >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}")
     width, height = lr_resolution(resolution, scale)
-    description = describe_device(device, threads, dtype)
+    description = describe_device(device, threads, dtype, backend)
+    if backend == "onnxruntime":
+        times = _onnxruntime_times(model, (1, colors, height, width), description.threads, warmup, repeats)
+        return _result(times, repeats, None, description)
     cuda = description.kind == "cuda"
     torch_dtype = torch.float16 if dtype == "fp16" else torch.float32
     net = copy.deepcopy(model).to(device=device, dtype=torch_dtype).eval()
@@ -157,6 +190,32 @@ def measure_latency(
                 times.append((time.perf_counter() - start) * 1e3)
     finally:
         torch.set_num_threads(saved_threads)
-    quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [times[0]] * 3
     peak = int(torch.cuda.max_memory_allocated(device)) if cuda else None
-    return LatencyResult(statistics.median(times), quartiles[2] - quartiles[0], repeats, peak, description)
+    return _result(times, repeats, peak, description)
+
+
+def _result(times: list[float], repeats: int, peak: int | None, description: DeviceDescription) -> LatencyResult:
+    quartiles = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else [times[0]] * 3
+    cv = statistics.stdev(times) / statistics.fmean(times) if len(times) > 1 else 0.0
+    return LatencyResult(statistics.median(times), quartiles[2] - quartiles[0], repeats, peak, description, cv)
+
+
+def _onnxruntime_times(model: "nn.Module", shape: tuple[int, int, int, int], threads: int, warmup: int,
+                       repeats: int) -> list[float]:
+    """Milliseconds per ``session.run`` of ``model`` exported to ONNX for inputs of ``shape``."""
+    import numpy as np
+
+    from nas_sr.export.onnx import onnx_bytes, onnx_session
+
+    _onnxruntime()
+    session = onnx_session(onnx_bytes(model, shape), threads)
+    name = session.get_inputs()[0].name
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    for _ in range(max(warmup, 1)):  # the first run allocates the session's buffers
+        session.run(None, {name: x})
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run(None, {name: x})
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
