@@ -12,15 +12,23 @@ import importlib
 import sys
 from typing import Sequence
 
-_COMMAND_MODULES = ("space", "model", "evaluate", "search", "pareto", "trials", "report", "import_esr")
+_COMMAND_MODULES = ("space", "model", "evaluate", "search", "pareto", "trials", "report", "import_esr", "serve",
+                    "profile", "export", "retrain", "study", "bench")
 
 
 class UsageError(Exception):
     """A bad command-line input; printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage is one ``--help`` away); sub-parsers inherit it."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nas-sr",
         description="Neural-architecture search and Pareto exploration for image super-resolution.",
     )

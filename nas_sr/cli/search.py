@@ -8,6 +8,7 @@ photos, CPU, 2 workers, 20 COMPLETE trials of 12 s training each, in ``sqlite://
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,14 +40,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--trials", type=_positive, default=20, help="COMPLETE trials wanted, those already in the "
                    "study included (default 20)")
     p.add_argument("--workers", type=_positive, default=2, help="trials run at once (default 2)")
-    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default tpe; grid walks every config")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default tpe (multivariate); grid walks every config; "
+                   "cost-aware trains only candidates whose known costs can still grow the front")
     p.add_argument("--budget-seconds", type=_positive_float, help="training time per trial (default 12 unless "
                    "--budget-steps is given)")
     p.add_argument("--budget-steps", type=_positive, help="training steps per trial")
     p.add_argument("--batch-size", type=_positive, default=16)
     p.add_argument("--patch-size", type=_positive, default=24, help="LR patch side (default 24)")
     p.add_argument("--lr", type=_positive_float, help="learning rate (default: the trainer's)")
-    p.add_argument("--device", default="cpu", help="training and latency device: cpu, cuda (default cpu)")
+    p.add_argument("--device", default="cpu", type=_device, help="training and latency device: cpu, cuda, cuda:N "
+                   "(default cpu)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="training precision: fp32, or autocast mixed precision (default fp32)")
     p.add_argument("--objectives", help=f"comma-separated, from psnr[@SET], ssim[@SET], latency_ms, params, flops "
@@ -70,6 +73,9 @@ def register(subparsers: Any) -> None:
                    "--device cuda, else 0)")
     p.add_argument("--max-retries", type=_nonnegative_int, default=2,
                    help="re-runs of a configuration whose worker or node was lost (default 2)")
+    p.add_argument("--trial-timeout", type=_positive_float, metavar="SECONDS",
+                   help="kill a trial still running after this long and record it FAIL (default: 3 x "
+                   "--budget-seconds + 600; none for a steps-only budget)")
     p.add_argument("--ray-temp-dir", help="Ray's session folder for a local cluster (default Ray's own)")
     p.add_argument("--html", type=Path, help="where to write the front plot (default <db dir>/<study>_front.html)")
     p.add_argument("--early-stopping", choices=("none", "mo-asha"), default="none",
@@ -113,13 +119,20 @@ def _nonnegative_float(text: str) -> float:
     return value
 
 
+def _device(text: str) -> str:
+    # Its form only: with --address the GPUs may be on other nodes than this one.
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not cpu, cuda or cuda:N")
+    return text
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
     return value
 
 
@@ -147,8 +160,11 @@ def run(args: argparse.Namespace) -> int:
     from nas_sr.search.report import pareto_front, render, trial_row, write_front_html
     from nas_sr.search.study import artifact_dir
 
-    train = load_folder(args.train) if args.train else load_bundled("train")
-    val = {v.name: load_folder(v) for v in args.val} if args.val else {"val": load_bundled("val")}
+    # Every image must fit a patch (training) or be scorable (validation) at the largest scale.
+    scale, patch = max(space.scales), args.patch_size
+    train = load_folder(args.train, scale, patch) if args.train else load_bundled("train", scale, patch)
+    val = ({v.name: load_folder(v, scale, scored=True) for v in args.val} if args.val
+           else {"val": load_bundled("val", scale, scored=True)})
     budget_seconds = args.budget_seconds or (None if args.budget_steps else 12.0)
     settings = {"max_steps": args.budget_steps, "max_seconds": budget_seconds, "batch_size": args.batch_size,
                 "patch_size": args.patch_size, "lr": args.lr, "device": args.device,
@@ -163,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
                          resume=args.resume, seed=args.seed, settings=settings, gpus_per_trial=gpus,
                          cpus_per_trial=args.cpus_per_trial, max_retries=args.max_retries,
                          ray_address=args.address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress,
-                         early_stopping=early)
+                         early_stopping=early, trial_timeout=args.trial_timeout)
     from nas_sr.search.study import StorageUnavailable
 
     try:

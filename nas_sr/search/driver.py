@@ -27,12 +27,22 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from nas_sr.search.constraints import Constraint, parse_constraint
 from nas_sr.search.early_stopping import record_pruned
 from nas_sr.search.early_stopping import trial_settings as es_settings
 from nas_sr.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
+from nas_sr.search.strategy import (
+    STRATEGIES,
+    SamplerStrategy,
+    SpaceExhausted,
+    Strategy,
+    grid_params,
+    make_strategy,
+    next_trial,
+    tell_duplicate,
+)
 from nas_sr.search.study import (
     StorageUnavailable,
     artifact_dir,
@@ -47,7 +57,7 @@ if TYPE_CHECKING:
 
     from nas_sr.space import SearchSpace
 
-SAMPLERS = ("tpe", "nsga2", "random", "grid")
+SAMPLERS = STRATEGIES
 DEFAULT_STORAGE = "sqlite:///studies/default.db"
 #: Proposals in a row that repeat known configs before the space counts as exhausted.
 MAX_DUPLICATES_IN_A_ROW = 200
@@ -86,6 +96,9 @@ class SearchOptions:
     trial_fn: Callable[..., dict[str, Any]] | None = None
     #: Multi-objective early stopping (``nas_sr.search.early_stopping.EarlyStopping``); None: off.
     early_stopping: Any = None
+    #: Wall-clock seconds after which a trial's task is killed and the trial FAILs ("timeout");
+    #: None: :func:`default_trial_timeout` of the settings' budget.
+    trial_timeout: float | None = None
 
 
 @dataclass
@@ -128,45 +141,48 @@ def _open_study(opts: SearchOptions, objectives: list[Objective], constraints: l
     return study
 
 
+def default_trial_timeout(settings: Mapping[str, Any]) -> float | None:
+    """A hung trial's limit: 3x its time budget plus 10 minutes (cost measurement, patches,
+    validation and a slow node fit well inside); None for a steps-only budget.
+
+    >>> default_trial_timeout({"max_seconds": 12})
+    636.0
+    >>> default_trial_timeout({"max_steps": 1000}) is None
+    True
+    """
+    seconds = settings.get("max_seconds")
+    return 3.0 * float(seconds) + 600.0 if seconds else None
+
+
 def make_sampler(name: str, seed: int, trials: int) -> "optuna.samplers.BaseSampler":
-    """tpe, nsga2, random; grid walks the space through enqueued trials over a random sampler."""
-    import optuna
-
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, trials // 2)))
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, trials // 2)))
-    if name in ("random", "grid"):
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"unknown sampler {name!r} (expected one of {', '.join(SAMPLERS)})")
+    """The Optuna sampler of strategy ``name``: tpe (multivariate, grouped), nsga2, random; grid and
+    cost-aware propose their own trials (enqueued) over a random sampler."""
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r} (expected one of {', '.join(SAMPLERS)})")
+    if name in ("grid", "cost-aware"):
+        return Strategy(seed).sampler()
+    return SamplerStrategy(name, seed, trials).sampler()
 
 
-def grid_params(space: "SearchSpace") -> Iterator[dict[str, Any]]:
-    """The Optuna parameters (as :meth:`SearchSpace.suggest` names them) of every configuration."""
-    import itertools
+def candidate_cost_fn(settings: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], dict[str, float]]:
+    """Parameters and multiply-adds of a candidate before training (``nas_sr.cost.model_cost``
+    through the cost cache, at the search's resolution); latency is measured by the trial itself."""
+    from nas_sr.cost import CostCache, model_cost
 
-    from nas_sr.space import Fixed
+    resolution = tuple(settings.get("resolution", (1920, 1080)))
+    cache = CostCache(settings.get("cost_cache"))
 
-    for branch in space.branches:
-        free = {k: p.values() for k, p in branch.params.items() if not isinstance(p, Fixed)}
-        for key, values in free.items():
-            if values is None:
-                raise ValueError(f"grid sampler: {branch.name}.{key} is continuous; give it a step or a list")
-        for scale in space.scales:
-            for values in itertools.product(*free.values()):
-                params: dict[str, Any] = {"branch": branch.name}
-                if len(space.scales) > 1:
-                    params["scale"] = scale
-                params.update({f"{branch.name}.{k}": v for k, v in zip(free, values)})
-                yield params
+    def cost(config: Mapping[str, Any]) -> dict[str, float]:
+        found = model_cost(config, resolution, cache=cache)  # type: ignore[arg-type]
+        return {"params": float(found.params), "flops": float(found.flops)}
+
+    return cost
 
 
 def run_search(opts: SearchOptions) -> SearchOutcome:
     """Run the search until ``opts.trials`` trials are COMPLETE (those already there count)."""
     import optuna
     from optuna.trial import TrialState
-
-    from nas_sr.models.registry import config_key
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     val_names = list(opts.val_sets)
@@ -199,15 +215,20 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         done_keys.setdefault(t.user_attrs.get("config", ""), t.number)
     finite = all(b.size() is not None for b in opts.space.branches)
     total = opts.space.count() if finite else None
-    grid = None
-    if opts.sampler == "grid":
-        grid = iter([p for p in grid_params(opts.space)])
-
     settings = {"seed": opts.seed, **opts.settings}
     settings.setdefault("threads", max(1, int(opts.cpus_per_trial)))
-    data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
     try:
-        runner = _Runner(opts, data)
+        strategy = make_strategy(opts.sampler, opts.space, objectives, seed=opts.seed, trials=opts.trials,
+                                 constraints=constraints, cost_fn=candidate_cost_fn(settings))
+    except BaseException:
+        if lock is not None:
+            lock.close()
+        raise
+    study.sampler = strategy.sampler()
+    data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
+    timeout = opts.trial_timeout if opts.trial_timeout is not None else default_trial_timeout(settings)
+    try:
+        runner = _Runner(opts, data, timeout)
     except BaseException:
         if lock is not None:
             lock.close()
@@ -233,25 +254,22 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                 if total is not None and len(done_keys) + len(pruned_keys) + len(inflight) >= total:
                     stopped = f"every one of the {total} configurations of the space is evaluated or running"
                     break
+                known = {**{k: t.number for t, _, k in inflight.values()}, **pruned_keys, **done_keys}
+                propose: Strategy | None = strategy
                 if retries:  # a lost trial's configuration first
                     params, attempt, lost = retries.pop(0)
                     study.enqueue_trial(params, user_attrs={"retry_of": lost, "attempt": attempt},
                                         skip_if_exists=False)
-                elif grid is not None:
-                    params = _next_grid(grid, opts.space, done_keys, inflight)
-                    if params is None:
-                        stopped = "grid: every configuration is evaluated"
-                        break
-                    study.enqueue_trial(params)
-                trial = study.ask()
+                    propose = None
+                try:
+                    step = next_trial(study, opts.space, propose, known)
+                except SpaceExhausted as exc:
+                    stopped = str(exc)
+                    break
+                trial, config, key = step.trial, step.config, step.key
                 asked.add(trial.number)
-                config = opts.space.suggest(trial)
-                key = config_key(config)
-                twin = done_keys.get(key, pruned_keys.get(key, next((t.number for t, _, k in inflight.values() if k == key), None)))
-                if twin is not None:
-                    trial.set_user_attr("config", key)
-                    trial.set_user_attr("duplicate_of", twin)
-                    study.tell(trial, state=TrialState.PRUNED)
+                if step.twin is not None:
+                    tell_duplicate(study, step)
                     asked.discard(trial.number)
                     duplicates += 1
                     dup_row += 1
@@ -276,7 +294,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                 asked.discard(trial.number)
                 continue
             if result.get("state") == "complete":
-                reason = _complete(study, trial, config, result, objectives, constraints, store_dir)
+                reason = record_complete(study, trial, config, result, objectives, constraints, store_dir)
             else:
                 reason = result.get("reason", "unknown failure")
                 attempt = int(trial.user_attrs.get("attempt", 0))
@@ -359,23 +377,8 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def _next_grid(grid: Iterator[dict[str, Any]], space: "SearchSpace", done: Mapping[str, int],
-               inflight: Mapping[Any, tuple[Any, dict, str]]) -> dict[str, Any] | None:
-    """The next grid point whose config is neither evaluated nor running."""
-    from optuna.trial import FixedTrial
-
-    from nas_sr.models.registry import config_key
-
-    running = {k for _, _, k in inflight.values()}
-    for params in grid:
-        key = config_key(space.suggest(FixedTrial(params)))
-        if key not in done and key not in running:
-            return params
-    return None
-
-
-def _complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any], result: Mapping[str, Any],
-              objectives: list[Objective], constraints: list[Constraint], store_dir: Path) -> str:
+def record_complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any], result: Mapping[str, Any],
+                    objectives: list[Objective], constraints: list[Constraint], store_dir: Path) -> str:
     """Record a finished training as COMPLETE; returns a failure reason instead when it cannot be."""
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
@@ -402,12 +405,15 @@ def _complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any], resu
         return f"objective {', '.join(bad)} is not finite"
     for c in constraints:
         trial.set_constraint(c.text, c.violation(attrs))
-    store_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"trial{trial.number}_weights.pt"
-        path.write_bytes(result["weights"])
-        artifact = upload_artifact(artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(path),
-                                   study_or_trial=trial, mimetype="application/octet-stream")
+    try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"trial{trial.number}_weights.pt"
+            path.write_bytes(result["weights"])
+            artifact = upload_artifact(artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(path),
+                                       study_or_trial=trial, mimetype="application/octet-stream")
+    except OSError as exc:  # disk full, read-only folder...: this trial fails, the search goes on
+        return f"weights not saved to {store_dir}: {type(exc).__name__}: {exc}".splitlines()[0]
     trial.set_user_attr("weights_artifact", artifact)
     study.tell(trial, values)
     return ""
@@ -507,7 +513,12 @@ def _lost_result(exc: BaseException) -> dict[str, Any]:
         first = first[:cut + 1] if cut > 40 else first[:200]
     detail = f"{type(exc).__name__}: {first}"
     if isinstance(exc, rex.RayTaskError) and not isinstance(exc, rex.WorkerCrashedError):
-        return {"state": "fail", "reason": f"error: {detail}"[:300]}  # the trial raised: not a lost worker
+        # The trial raised, not a lost worker: its own exception, not Ray's wrapper (coloured task name).
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, BaseException):
+            lines = str(cause).strip().splitlines()
+            detail = f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+        return {"state": "fail", "reason": f"error: {detail}"[:300]}
     if isinstance(exc, getattr(rex, "NodeDiedError", ())) or "node" in detail.lower() and "died" in detail.lower():
         reason = f"node lost: {detail}"
     elif isinstance(exc, (rex.WorkerCrashedError, getattr(rex, "OutOfMemoryError", rex.WorkerCrashedError),
@@ -531,7 +542,7 @@ def _check_resources(total: Mapping[str, float], opts: SearchOptions) -> None:
 class _Runner:
     """Ray tasks (or, with ``trial_fn`` and no Ray, calls in this process)."""
 
-    def __init__(self, opts: SearchOptions, data: dict[str, Any]) -> None:
+    def __init__(self, opts: SearchOptions, data: dict[str, Any], timeout: float | None = None) -> None:
         import logging
 
         import ray
@@ -539,6 +550,8 @@ class _Runner:
         from nas_sr.search.worker import run_trial
 
         self._started = False
+        self._timeout = timeout
+        self._submitted: dict[Any, float] = {}
         # A local single-user cluster: its token notice is noise on every run.
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         if not ray.is_initialized():
@@ -563,14 +576,26 @@ class _Runner:
         self._data = ray.put(data)
 
     def submit(self, config: Mapping[str, Any], settings: Mapping[str, Any]) -> Any:
-        return self._task.remote(self._fn, dict(config), dict(settings), self._data)
+        ref = self._task.remote(self._fn, dict(config), dict(settings), self._data)
+        self._submitted[ref] = time.monotonic()
+        return ref
 
     def wait_one(self, refs: list[Any]) -> tuple[Any, dict[str, Any]]:
+        """The next finished task and its result; a task past the timeout is killed and fails."""
         ray = self._ray
         ready: list[Any] = []
         while not ready:
             ready, _ = ray.wait(refs, num_returns=1, timeout=1.0)
+            if not ready and self._timeout is not None:
+                now = time.monotonic()
+                late = next((r for r in refs if now - self._submitted.get(r, now) > self._timeout), None)
+                if late is not None:
+                    self.cancel(late)
+                    self._submitted.pop(late, None)
+                    return late, {"state": "fail", "reason": f"timeout: the trial ran past its "
+                                  f"{self._timeout:g} s limit and was killed"}
         ref = ready[0]
+        self._submitted.pop(ref, None)
         try:
             return ref, ray.get(ref)
         except Exception as exc:  # noqa: BLE001 - the task died (worker crash, OOM kill, node lost...)

@@ -1,0 +1,106 @@
+"""Run a search strategy on an eSR-Bench instance and summarise it over seeds.
+
+Each run is a plain Optuna study in memory that takes its trials through the search driver's own
+proposal step (:func:`nas_sr.search.strategy.next_trial`: the strategy's proposal, or its sampler's
+choice, then ``space.suggest``) and its duplicate rule (a known configuration is told PRUNED);
+only training is replaced: the table answers each trial at once. Every proposal spends one
+evaluation, repeats included.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import optuna
+
+    from nas_sr.bench.esr import EsrInstance
+
+THRESHOLDS = (0.9, 0.95, 0.98, 0.99)
+#: Evaluations that stand for "not reached" in quantiles (above any budget).
+_NOT_REACHED = 1e12
+
+
+def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int) -> tuple[list[float], "optuna.Study"]:
+    """The HV ratio after each of ``budget`` evaluations of one seeded run, and its study.
+
+    A strategy that runs out of configurations (grid after all of them) keeps its last ratio.
+    """
+    import optuna
+
+    from nas_sr.search.strategy import SpaceExhausted, make_strategy, next_trial, tell_duplicate
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    chosen = make_strategy(strategy, instance.space, instance.objectives, seed=seed, trials=budget,
+                           cost_fn=instance.cost_attrs)
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=chosen.sampler(),
+                                directions=[o.direction for o in instance.objectives])
+    known: dict[str, int] = {}
+    keys: list[str] = []
+    for _ in range(budget):
+        try:
+            step = next_trial(study, instance.space, chosen, known)
+        except SpaceExhausted:
+            break
+        keys.append(step.key)
+        if step.twin is not None:
+            tell_duplicate(study, step)
+            continue
+        attrs = instance.attrs(step.key)
+        for name, value in {"config": step.key, "family": step.config["family"], **attrs}.items():
+            step.trial.set_user_attr(name, value)
+        study.tell(step.trial, [o.value(attrs) for o in instance.objectives])
+        known[step.key] = step.trial.number
+    curve = instance.hv_curve(keys)
+    curve += [curve[-1] if curve else 0.0] * (budget - len(curve))
+    return curve, study
+
+
+def evals_to(curve: Sequence[float], threshold: float) -> int | None:
+    """Evaluations until the HV ratio first reaches ``threshold``; None if it never does.
+
+    >>> evals_to([0.5, 0.9, 0.97, 0.99], 0.95), evals_to([0.5, 0.9], 0.95)
+    (3, None)
+    """
+    for n, value in enumerate(curve, 1):
+        if value >= threshold - 1e-12:
+            return n
+    return None
+
+
+def _quantiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
+    import numpy as np
+
+    return [float(v) for v in np.quantile(np.asarray(values, dtype=float), qs)]
+
+
+def summarize(curves: Sequence[Sequence[float]], thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
+    """HV ratio at the end (median, q25, q75) and evaluations to each threshold (median, and its
+    q25/q75 in ``evals_to_iqr``; None where that quantile of the runs did not reach it).
+
+    >>> s = summarize([[0.5, 0.95, 1.0], [0.9, 0.9, 0.9], [0.96, 0.99, 0.99]], (0.9, 0.95))
+    >>> s["hv_ratio"]["median"], s["evals_to"]
+    (0.99, {'0.9': 1.0, '0.95': 2.0})
+    """
+    hv = _quantiles([c[-1] for c in curves], (0.5, 0.25, 0.75))
+    evals: dict[str, float | None] = {}
+    iqr: dict[str, list[float | None]] = {}
+    for t in thresholds:
+        reached = [evals_to(c, t) for c in curves]
+        most = max((r for r in reached if r is not None), default=0)
+        # A quantile between a run that reached it and one that did not is "not reached" too.
+        median, q25, q75 = (None if v > most else v for v in
+                            _quantiles([_NOT_REACHED if r is None else r for r in reached], (0.5, 0.25, 0.75)))
+        evals[f"{t:g}"] = median
+        iqr[f"{t:g}"] = [q25, q75]
+    return {"hv_ratio": {"median": hv[0], "q25": hv[1], "q75": hv[2]}, "evals_to": evals, "evals_to_iqr": iqr}
+
+
+def bench(instance: "EsrInstance", strategy: str, budget: int, seeds: int | Sequence[int]) -> dict[str, Any]:
+    """The bench's result for ``strategy`` on ``instance``: one run per seed, summarised."""
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    curves = [run_strategy(instance, strategy, budget, seed)[0] for seed in seed_list]
+    summary = summarize(curves)
+    return {"problem": instance.problem, "scale": instance.scale, "strategy": strategy, "budget": budget,
+            "seeds": len(seed_list), "hv_ratio": summary["hv_ratio"], "evals_to": summary["evals_to"],
+            "evals_to_iqr": summary["evals_to_iqr"]}

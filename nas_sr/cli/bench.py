@@ -1,0 +1,76 @@
+"""``nas-sr bench esr``: a search strategy measured on the edge-SR table (eSR-Bench), no training.
+
+Each trial of a search over ``search_spaces/edge_sr.yaml`` (one scale: 395 configurations) is
+answered from the table; the result is the hypervolume ratio against all 395 and the evaluations
+needed to reach 90/95/98/99 % of it, over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    from nas_sr.bench.esr import PROBLEMS, SCALES
+    from nas_sr.search.strategy import STRATEGIES
+
+    p = subparsers.add_parser("bench", help="benchmark search strategies on a table of known results (eSR-Bench)",
+                              description="Benchmark search strategies without training: the edge-SR table "
+                              "answers every trial.")
+    benches = p.add_subparsers(dest="bench", metavar="BENCH")
+    esr = benches.add_parser("esr", help="eSR-Bench: the edge-SR table as an oracle (problems A, B, C)",
+                             description=__doc__.split("\n\n")[1].replace("\n", " ") + " Problems: A = max PSNR, "
+                             "max speed_AGX; B = max PSNR, min parameters; C = max PSNR, max speed_RPI, min "
+                             "parameters (PSNR: mean of Set5, Set14, BSDS100; the study sees log10 of costs). "
+                             "Reference point: 0 on the PSNR axis (0 = bicubic, 1 = best), -0.1 on each log-cost "
+                             "axis (0 = worst, 1 = best).")
+    esr.add_argument("--table", required=True, help="the edge-SR results table, e.g. ../shared/esr/tests.pkl")
+    esr.add_argument("--trust-pickle", action="store_true",
+                     help="read the table although a pickle can run code: say so for the release's own file only")
+    esr.add_argument("--problem", required=True, choices=sorted(PROBLEMS))
+    esr.add_argument("--scale", required=True, type=int, choices=SCALES)
+    esr.add_argument("--strategy", default="tpe", choices=STRATEGIES, help="tpe (multivariate, grouped), nsga2, "
+                     "random, grid or cost-aware (default tpe)")
+    esr.add_argument("--budget", type=_positive, default=200, help="evaluations per run, repeats included (default 200)")
+    esr.add_argument("--seeds", type=_positive, default=10, help="runs, seeds 0..K-1 (default 10)")
+    esr.add_argument("--format", choices=("text", "json"), default="text")
+    esr.set_defaults(handler=run)
+    p.set_defaults(handler=lambda args: p.print_help() or 0)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from nas_sr.bench.esr import COST_REFERENCE, PSNR_REFERENCE, load_instance
+    from nas_sr.bench.runner import bench
+
+    instance = load_instance(args.table, args.problem, args.scale, trust_pickle=args.trust_pickle)
+    result = bench(instance, args.strategy, args.budget, args.seeds)
+    if args.format == "json":
+        print(json.dumps({k: result[k] for k in ("problem", "scale", "strategy", "budget", "seeds", "hv_ratio",
+                                                   "evals_to")}))
+        return 0
+    hv = result["hv_ratio"]
+    print(f"eSR-Bench {args.problem} x{args.scale}, {args.strategy}: {args.budget} evaluations, {args.seeds} seeds; "
+          f"reference point {PSNR_REFERENCE:g} (PSNR) and {COST_REFERENCE:g} (each cost) on the unit scales")
+    print(f"HV ratio at {args.budget}: median {hv['median']:.4f} (IQR {hv['q25']:.4f}..{hv['q75']:.4f})")
+    for level, median in result["evals_to"].items():
+        q25, q75 = result["evals_to_iqr"][level]
+        shown = "not reached" if median is None else f"{median:g} (IQR {_n(q25)}..{_n(q75)})"
+        print(f"evaluations to {float(level):.0%} of the exhaustive HV: {shown}")
+    return 0
+
+
+def _n(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"

@@ -1,0 +1,364 @@
+"""The ``cost-aware`` strategy: train only the candidates that can still grow the Pareto front.
+
+Costs (parameters, FLOPs) need no training, so the strategy knows them for every candidate: all
+configurations of a finite space (up to :data:`MAX_CANDIDATES`), else a seeded random sample of
+that many. Candidates that violate a constraint on a known cost are never proposed. After a small
+initial design (spread over each family's cost quantiles), each proposal is the untrained
+candidate of highest **expected hypervolume improvement** (EHVI) of the front of the trained
+trials, under a Gaussian-process model of the objective that needs training (PSNR), fitted on
+the trained candidates (scikit-learn's ``GaussianProcessRegressor``; features: one-hot family
+and scale, log costs, each family's hyper-parameters). The EHVI is exact, not sampled: with one
+uncertain objective the improvement is a piecewise-linear function of it, whose expectation
+under a normal prediction has a closed form (:func:`expected_hvi`). Other objectives unknown
+before training (latency when it is measured with the trial) are predicted by their own model's
+mean. Running trials count on the front at their predicted mean, so several workers spread.
+
+Each proposed trial records why (user attributes): ``proposal`` (``initial design`` or
+``expected HV improvement``), ``predicted_objective``, ``predicted_mean``, ``predicted_std``
+and ``acquisition`` (the EHVI, on the strategy's unit scales: each objective's range over the
+candidates or the trained trials, reference point at -0.1 on every axis).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from nas_sr.search.strategy import CostFn, Proposal, SpaceExhausted, Strategy, grid_params
+
+if TYPE_CHECKING:
+    import numpy as np
+    import optuna
+
+    from nas_sr.search.constraints import Constraint
+    from nas_sr.search.objectives import Objective
+    from nas_sr.space import SearchSpace
+
+#: Candidates scored per proposal: every configuration of a finite space up to this many, else a sample.
+MAX_CANDIDATES = 2000
+#: Reference point on the strategy's unit scales (every axis).
+REFERENCE = -0.1
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A configuration the strategy may propose: its Optuna parameters, config, key and known costs."""
+
+    params: dict[str, Any]
+    config: dict[str, Any]
+    key: str
+    costs: Mapping[str, float]
+
+
+def candidates(space: "SearchSpace", cost_fn: CostFn, seed: int = 0,
+               limit: int = MAX_CANDIDATES) -> list[Candidate]:
+    """Every configuration of a finite space of at most ``limit``, else ``limit`` random draws
+    (Optuna's random sampler over ``space.suggest``), each once, with its costs."""
+    import optuna
+    from optuna.trial import FixedTrial
+
+    from nas_sr.models.registry import config_key
+
+    finite = all(b.size() is not None for b in space.branches)
+    drawn: list[dict[str, Any]]
+    if finite and space.count() <= limit:
+        drawn = list(grid_params(space))
+    else:
+        study = optuna.create_study(storage=optuna.storages.InMemoryStorage(),
+                                    sampler=optuna.samplers.RandomSampler(seed=seed))
+        drawn = []
+        for _ in range(limit):
+            trial = study.ask()
+            space.suggest(trial)
+            drawn.append(dict(trial.params))
+    out: dict[str, Candidate] = {}
+    for params in drawn:
+        config = space.suggest(FixedTrial(params))
+        key = config_key(config)
+        if key not in out:
+            out[key] = Candidate(params, config, key, dict(cost_fn(config)))
+    return list(out.values())
+
+
+def features(configs: Sequence[Mapping[str, Any]], costs: Sequence[Mapping[str, float]]) -> "np.ndarray":
+    """Model inputs in [0, 1]: one-hot family and scale, each cost (log10 when positive and spread
+    over a decade or more), each family's hyper-parameters (0 for other families; categorical
+    values one-hot).
+
+    >>> x = features([{"family": "a", "scale": 2, "k": 1}, {"family": "b", "scale": 2, "k": 3}],
+    ...              [{"params": 10.0}, {"params": 1000.0}])
+    >>> x.tolist()  # family a, family b, log10 params, a's k, b's k
+    [[1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0, 1.0]]
+    """
+    import numpy as np
+
+    columns: list[np.ndarray] = []
+    families = sorted({c["family"] for c in configs})
+    for name, values in (("family", families), ("scale", sorted({c["scale"] for c in configs}))):
+        if len(values) > 1:
+            columns += [np.array([float(c[name] == v) for c in configs]) for v in values]
+    for key in sorted({k for c in costs for k in c}):
+        column = np.array([float(c.get(key, math.nan)) for c in costs])
+        if np.nanmin(column) > 0 and np.nanmax(column) >= 10 * np.nanmin(column):
+            column = np.log10(column)
+        columns.append(_unit(column))
+    for family in families:
+        rows = [i for i, c in enumerate(configs) if c["family"] == family]
+        for key in sorted({k for i in rows for k in configs[i]} - {"family", "scale", "color"}):
+            values = [configs[i].get(key) for i in rows]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                column = np.zeros(len(configs))
+                column[rows] = _unit(np.array(values, dtype=float)) if len(set(values)) > 1 else 1.0
+                columns.append(column)
+            else:
+                for value in sorted(set(map(str, values))):
+                    columns.append(np.array([float(c["family"] == family and str(c.get(key)) == value)
+                                             for c in configs]))
+    return np.stack(columns, axis=1) if columns else np.zeros((len(configs), 1))
+
+
+def _unit(column: "np.ndarray") -> "np.ndarray":
+    import numpy as np
+
+    column = np.nan_to_num(column, nan=float(np.nanmin(column)) if np.isfinite(column).any() else 0.0)
+    low, high = column.min(), column.max()
+    return (column - low) / (high - low) if high > low else np.ones_like(column)
+
+
+def uncovered(front: "np.ndarray", boxes: "np.ndarray", reference: "np.ndarray") -> "np.ndarray":
+    """For each box ``[reference, boxes[i]]`` (bigger is better), its measure that no point of
+    ``front`` dominates.
+
+    >>> import numpy as np
+    >>> uncovered(np.array([[1.0, 0.5]]), np.array([[1.0, 1.0], [0.5, 0.5]]), np.zeros(2)).tolist()
+    [0.5, 0.0]
+    """
+    import numpy as np
+
+    boxes = np.maximum(boxes, reference)
+    volume = np.prod(boxes - reference, axis=1)
+    if len(front) == 0 or boxes.shape[1] == 0:
+        return volume if len(front) == 0 else np.zeros(len(boxes))
+    clipped = np.maximum(np.minimum(front[None, :, :], boxes[:, None, :]) - reference, 0.0)  # (C, n, d)
+    if boxes.shape[1] == 1:
+        return volume - clipped[:, :, 0].max(axis=1)
+    if boxes.shape[1] == 2:
+        order = np.argsort(-front[:, 0], kind="stable")  # clipping keeps this order for every box
+        x, y = clipped[:, order, 0], clipped[:, order, 1]
+        before = np.concatenate([np.zeros((len(boxes), 1)), np.maximum.accumulate(y, axis=1)[:, :-1]], axis=1)
+        return volume - (x * np.maximum(y - before, 0.0)).sum(axis=1)
+    from optuna._hypervolume import compute_hypervolume
+
+    zero = np.zeros(boxes.shape[1])
+    return volume - np.array([compute_hypervolume(-c[(c > 0).all(axis=1)], zero) if (c > 0).all(axis=1).any()
+                              else 0.0 for c in clipped])
+
+
+def expected_hvi(front: "np.ndarray", others: "np.ndarray", mean: "np.ndarray", std: "np.ndarray",
+                 reference: "np.ndarray", axis: int = 0) -> "np.ndarray":
+    """Expected hypervolume improvement of candidates whose objective ``axis`` is normal
+    (``mean``, ``std``) and whose other objectives are ``others`` (bigger is better, all).
+
+    The improvement of a value ``p`` is the integral from the reference to ``p`` of the measure
+    of the candidate's box (other axes) left uncovered by the front points above each level, a
+    step function between the front's values on ``axis``; its expectation is exact.
+
+    >>> import numpy as np
+    >>> ehvi = expected_hvi(np.array([[0.5, 0.5]]), np.array([[1.0]]), np.array([0.5]), np.array([1e-9]),
+    ...                     np.zeros(2))
+    >>> round(float(ehvi[0]), 6)  # the box [0, 0.5] x [0.5, 1.0] beyond the front point
+    0.25
+    """
+    import numpy as np
+    from scipy.stats import norm
+
+    others_ref = np.delete(reference, axis)
+    levels_all = front[:, axis]
+    order = np.argsort(levels_all, kind="stable")
+    front, levels = front[order], levels_all[order]
+    keep = levels > reference[axis]
+    front, levels = front[keep], levels[keep]
+    breaks = np.concatenate([[reference[axis]], levels, [np.inf]])
+    std = np.maximum(std, 1e-12)
+
+    def partial(a: float) -> "np.ndarray":  # E[(p - a)+]
+        if math.isinf(a):
+            return np.zeros_like(mean)
+        z = (mean - a) / std
+        return (mean - a) * norm.cdf(z) + std * norm.pdf(z)
+
+    total = np.zeros(len(mean))
+    upper = partial(breaks[0])
+    for k in range(len(breaks) - 1):
+        lower, upper = upper, partial(breaks[k + 1])
+        weight = lower - upper  # E[(min(p, b_k+1) - b_k)+]
+        if not (weight > 0).any():
+            continue
+        total += weight * uncovered(np.delete(front[k:], axis, axis=1), others, others_ref)
+    return total
+
+
+class CostAwareStrategy(Strategy):
+    """Propose the candidate of highest expected hypervolume improvement (see the module)."""
+
+    name = "cost-aware"
+    #: Trained values below this quantile are raised to it before the model is fitted.
+    floor_quantile = 0.25
+    #: Shortest length-scale of the model (features are in [0, 1]): no candidate is an island.
+    min_length_scale = 0.1
+    #: The model's hyper-parameters are fitted again every this many trained trials (in between:
+    #: the last ones, on all the data).
+    refit_every = 5
+
+    def __init__(self, space: "SearchSpace", objectives: Sequence["Objective"], cost_fn: CostFn, *,
+                 constraints: Sequence["Constraint"] = (), seed: int = 0, initial: int | None = None,
+                 max_candidates: int = MAX_CANDIDATES) -> None:
+        super().__init__(seed)
+        self.space, self.objectives, self.cost_fn = space, list(objectives), cost_fn
+        self.constraints, self.initial, self.max_candidates = list(constraints), initial, max_candidates
+        self._pool: list[Candidate] | None = None
+        self._features: Any = None
+        self._order: list[int] = []
+        self._kernels: dict[int, Any] = {}
+
+    # -- the candidates and what is known of them -------------------------------------------------
+    def _prepare(self) -> list[Candidate]:
+        if self._pool is not None:
+            return self._pool
+        import numpy as np
+
+        pool = candidates(self.space, self.cost_fn, self.seed, self.max_candidates)
+        known = set.intersection(*(set(c.costs) for c in pool)) if pool else set()
+        self.known_axes = [j for j, o in enumerate(self.objectives) if o.key in known]
+        unknown = [j for j in range(len(self.objectives)) if j not in self.known_axes]
+        self.modelled = unknown[0] if unknown else 0
+        self.plugged = unknown[1:]
+        cost_constraints = [c for c in self.constraints if c.objective.key in known]
+        pool = [c for c in pool if all(k.violation(c.costs) <= 0 for k in cost_constraints)]
+        self._pool = pool
+        self._features = features([c.config for c in pool], [c.costs for c in pool])
+        self._sign = np.array([1.0 if o.direction == "maximize" else -1.0 for o in self.objectives])
+        self._order = self._initial_design(pool)
+        return pool
+
+    def _initial_design(self, pool: list[Candidate]) -> list[int]:
+        """Candidate indices spread over each family's cost quantiles, families in turn."""
+        import numpy as np
+
+        rng = np.random.default_rng(self.seed)
+        families = sorted({c.config["family"] for c in pool})
+        wanted = self.initial if self.initial is not None else min(10, max(5, len(families)))
+        # "Size": the first known cost objective, smaller is cheaper (else the first cost there is).
+        axis = self.known_axes[0] if self.known_axes else None
+        key = self.objectives[axis].key if axis is not None else min(pool[0].costs, default=None) if pool else None
+        sign = -1.0 if axis is not None and self.objectives[axis].direction == "maximize" else 1.0
+        size = np.array([sign * float(c.costs.get(key, 0.0)) if key else 0.0 for c in pool])
+        picks = math.ceil(wanted / max(1, len(families)))
+        per_family = []
+        for family in families:
+            members = sorted((i for i, c in enumerate(pool) if c.config["family"] == family), key=lambda i: size[i])
+            # One candidate drawn (seeded) from each of ``picks`` equal cost-quantile bins.
+            bins = [members[int(j / picks * len(members)):max(int(j / picks * len(members)) + 1,
+                                                               int((j + 1) / picks * len(members)))]
+                    for j in range(picks)]
+            chosen = [b[int(rng.integers(len(b)))] for b in bins]
+            per_family.append(list(dict.fromkeys(chosen)))
+        order = [f[j] for j in range(picks) for f in per_family if j < len(f)]
+        return order[:wanted]
+
+    # -- proposing --------------------------------------------------------------------------------
+    def propose(self, study: "optuna.Study", known: Mapping[str, int]) -> Proposal | None:
+        import numpy as np
+        from optuna.trial import TrialState
+
+        pool = self._prepare()
+        index = {c.key: i for i, c in enumerate(pool)}
+        free = [i for i, c in enumerate(pool) if c.key not in known]
+        if not free:
+            raise SpaceExhausted(f"cost-aware: every one of the {len(pool)} candidates is evaluated or running")
+        trained: list[tuple[int, list[float], bool]] = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            i = index.get(t.user_attrs.get("config", ""))
+            if i is not None and t.values is not None:
+                trained.append((i, list(t.values), all(v <= 0 for v in t.constraints.values())))
+        for i in self._order:
+            if len(trained) >= len(self._order):
+                break
+            if pool[i].key not in known:
+                return Proposal(dict(pool[i].params), {"proposal": "initial design"})
+        if len(trained) < 2:  # nothing to model yet (failed trials): the cheapest untried candidate
+            i = free[0]
+            return Proposal(dict(pool[i].params), {"proposal": "initial design"})
+        return self._best(pool, free, trained, [index[k] for k in known if k in index])
+
+    def _best(self, pool: list[Candidate], free: list[int], trained: list[tuple[int, list[float], bool]],
+              running: list[int]) -> Proposal:
+        import numpy as np
+
+        rows = np.array([i for i, _, _ in trained])
+        values = np.array([v for _, v, _ in trained]) * self._sign  # bigger is better
+        feasible = np.array([f for _, _, f in trained])
+        n_obj = len(self.objectives)
+        points = np.zeros((len(pool), n_obj))  # every candidate's (predicted) value per axis
+        for j in self.known_axes:
+            points[:, j] = [self._sign[j] * float(c.costs[self.objectives[j].key]) for c in pool]
+        m = self.modelled
+        mean = np.zeros(len(pool))
+        std = np.zeros(len(pool))
+        for j in [m, *self.plugged] if m not in self.known_axes else self.plugged:
+            mu, sd = self._predict(j, rows, values[:, j])
+            points[:, j] = mu
+            if j == m:
+                mean, std = mu, sd
+        if m in self.known_axes:
+            mean, std = points[:, m], np.zeros(len(pool))
+        points[rows] = values  # trained: what was measured
+        low = np.minimum(points.min(axis=0), values.min(axis=0))
+        high = np.maximum(points.max(axis=0), values.max(axis=0))
+        for j in [m, *self.plugged]:  # an unknown objective's scale: the trained values
+            low[j], high[j] = values[:, j].min(), values[:, j].max()
+        span = np.where(high > low, high - low, 1.0)
+        unit = (points - low) / span
+        done = {int(i) for i in rows}
+        front_rows = [int(i) for i, f in zip(rows, feasible) if f] + [i for i in running if i not in done]
+        front = unit[front_rows] if front_rows else np.zeros((0, n_obj))
+        reference = np.full(n_obj, REFERENCE)
+        others = np.delete(unit[free], m, axis=1)
+        score = expected_hvi(front, others, (mean[free] - low[m]) / span[m], std[free] / span[m], reference, m)
+        best = int(np.argmax(score))
+        i = free[best]
+        name = self.objectives[m].name
+        return Proposal(dict(pool[i].params), {
+            "proposal": "expected HV improvement", "predicted_objective": name,
+            "predicted_mean": float(mean[i]), "predicted_std": float(std[i]), "acquisition": float(score[best])})
+
+    def _predict(self, axis: int, rows: "np.ndarray", target: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+        """Mean and standard deviation of objective ``axis`` (bigger-is-better sign) for every candidate."""
+        import numpy as np
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+        from threadpoolctl import threadpool_limits
+
+        x = self._features
+        # The front lives at the top: failed or poor trainings below the floor would only teach the
+        # model their spread (and widen every prediction).
+        target = np.maximum(target, np.quantile(target, self.floor_quantile))
+        kernel = self._kernels.get(axis)
+        refit = kernel is None or len(rows) % self.refit_every == 0
+        if kernel is None:
+            kernel = (ConstantKernel(1.0, (1e-2, 1e2))
+                      * Matern(length_scale=np.ones(x.shape[1]), length_scale_bounds=(self.min_length_scale, 1e3),
+                               nu=2.5)
+                      + WhiteKernel(1e-3, (1e-6, 1e-1)))
+        model = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self.seed,
+                                         optimizer="fmin_l_bfgs_b" if refit else None)
+        # One BLAS thread: on small matrices more threads only wait on each other (10x slower on 2 cores).
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x[rows], target)
+            mean, std = model.predict(x, return_std=True)
+        self._kernels[axis] = model.kernel_  # the next fit starts from these hyper-parameters
+        return mean, std

@@ -1,0 +1,181 @@
+"""Search strategies: what configuration a search evaluates next.
+
+A :class:`Strategy` gives the study its Optuna sampler and may :meth:`~Strategy.propose` the next
+trial's parameters itself; a proposal is enqueued (``study.enqueue_trial``) and asked like any trial,
+so the study stays a plain Optuna study whatever the strategy. Optuna's samplers (``tpe``,
+``nsga2``, ``random``) propose nothing: their sampler chooses in ``study.ask``. ``grid`` walks every
+configuration; ``cost-aware`` (:mod:`nas_sr.search.cost_aware`) spends trainings where the front can
+still grow. :func:`next_trial` is the one "ask for the next configuration" step of the search driver
+and of the benchmark (:mod:`nas_sr.bench`).
+
+>>> from nas_sr.space import SearchSpace
+>>> space = SearchSpace.from_dict({"name": "t", "scales": [2],
+...                                "branches": [{"family": "espcn", "params": {"width1": 0, "width2": [3, 9]}}]})
+>>> [p["espcn.width2"] for p in grid_params(space)]
+[3, 9]
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+if TYPE_CHECKING:
+    import optuna
+
+    from nas_sr.search.constraints import Constraint
+    from nas_sr.search.objectives import Objective
+    from nas_sr.space import SearchSpace
+
+STRATEGIES = ("tpe", "nsga2", "random", "grid", "cost-aware")
+#: A candidate's cost attributes (``params``, ``flops``, ...: what is known without training).
+CostFn = Callable[[Mapping[str, Any]], Mapping[str, float]]
+
+
+class SpaceExhausted(Exception):
+    """The strategy has no configuration left to propose (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Optuna parameters of the next trial (as :meth:`SearchSpace.suggest` names them) and the user
+    attributes that explain the choice."""
+
+    params: dict[str, Any]
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NextTrial:
+    """An asked trial, its canonical config and key, and ``twin``: the trial number that already
+    holds (or is running) that config, or None."""
+
+    trial: "optuna.Trial"
+    config: dict[str, Any]
+    key: str
+    twin: int | None
+
+
+class Strategy:
+    """Chooses configurations; the base class leaves every choice to its Optuna sampler."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def sampler(self) -> "optuna.samplers.BaseSampler":
+        """The study's sampler (it fills whatever a proposal leaves open)."""
+        import optuna
+
+        return optuna.samplers.RandomSampler(seed=self.seed)
+
+    def propose(self, study: "optuna.Study", known: Mapping[str, int]) -> Proposal | None:
+        """The next trial's parameters, or None to let the sampler choose; ``known`` maps the config
+        key of every evaluated or running configuration to its trial. Raises :class:`SpaceExhausted`."""
+        return None
+
+
+class SamplerStrategy(Strategy):
+    """One of Optuna's samplers: ``tpe`` (multivariate, grouped: the space is conditional on the
+    branch), ``nsga2`` or ``random``."""
+
+    def __init__(self, name: str, seed: int = 0, trials: int = 20) -> None:
+        super().__init__(seed)
+        self.name, self.trials = name, trials
+
+    def sampler(self) -> "optuna.samplers.BaseSampler":
+        import optuna
+
+        if self.name == "tpe":
+            with warnings.catch_warnings():  # multivariate/group are "experimental" in Optuna's words
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=min(10, max(2, self.trials // 2)),
+                                                  multivariate=True, group=True)
+        if self.name == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=self.seed, population_size=max(4, min(50, self.trials // 2)))
+        return optuna.samplers.RandomSampler(seed=self.seed)
+
+
+class GridStrategy(Strategy):
+    """Every configuration once, in :func:`grid_params` order (finite spaces only)."""
+
+    name = "grid"
+
+    def __init__(self, space: "SearchSpace", seed: int = 0) -> None:
+        super().__init__(seed)
+        self.space = space
+        self._grid = iter(list(grid_params(space)))  # a continuous range fails here, before any trial
+
+    def propose(self, study: "optuna.Study", known: Mapping[str, int]) -> Proposal | None:
+        from optuna.trial import FixedTrial
+
+        from nas_sr.models.registry import config_key
+
+        for params in self._grid:
+            if config_key(self.space.suggest(FixedTrial(params))) not in known:
+                return Proposal(params)
+        raise SpaceExhausted("grid: every configuration is evaluated")
+
+
+def make_strategy(name: str, space: "SearchSpace", objectives: Sequence["Objective"], *, seed: int = 0,
+                  trials: int = 20, constraints: Sequence["Constraint"] = (),
+                  cost_fn: CostFn | None = None) -> Strategy:
+    """The strategy called ``name`` (one of :data:`STRATEGIES`); ``cost_fn`` gives a candidate's
+    costs before training (needed by ``cost-aware``)."""
+    if name in ("tpe", "nsga2", "random"):
+        return SamplerStrategy(name, seed, trials)
+    if name == "grid":
+        return GridStrategy(space, seed)
+    if name == "cost-aware":
+        from nas_sr.search.cost_aware import CostAwareStrategy
+
+        if cost_fn is None:
+            raise ValueError("the cost-aware strategy needs a cost function for its candidates")
+        return CostAwareStrategy(space, objectives, cost_fn, constraints=constraints, seed=seed)
+    raise ValueError(f"unknown sampler {name!r} (expected one of {', '.join(STRATEGIES)})")
+
+
+def next_trial(study: "optuna.Study", space: "SearchSpace", strategy: Strategy | None,
+               known: Mapping[str, int]) -> NextTrial:
+    """Ask the study for the next trial: the strategy's proposal (enqueued first, with its user
+    attributes) or, without one, the sampler's choice. ``strategy=None`` asks for a trial already
+    enqueued (a retry). Raises :class:`SpaceExhausted` from the strategy."""
+    from nas_sr.models.registry import config_key
+
+    proposal = strategy.propose(study, known) if strategy is not None else None
+    if proposal is not None:
+        study.enqueue_trial(proposal.params, user_attrs=proposal.user_attrs or None, skip_if_exists=False)
+    trial = study.ask()
+    config = space.suggest(trial)
+    key = config_key(config)
+    return NextTrial(trial, config, key, known.get(key))
+
+
+def tell_duplicate(study: "optuna.Study", step: NextTrial) -> None:
+    """Record a proposal of a known configuration: PRUNED, ``duplicate_of`` its twin's trial."""
+    from optuna.trial import TrialState
+
+    step.trial.set_user_attr("config", step.key)
+    step.trial.set_user_attr("duplicate_of", step.twin)
+    study.tell(step.trial, state=TrialState.PRUNED)
+
+
+def grid_params(space: "SearchSpace") -> Iterator[dict[str, Any]]:
+    """The Optuna parameters (as :meth:`SearchSpace.suggest` names them) of every configuration."""
+    from nas_sr.space import Fixed
+
+    for branch in space.branches:
+        free = {k: p.values() for k, p in branch.params.items() if not isinstance(p, Fixed)}
+        for key, values in free.items():
+            if values is None:
+                raise ValueError(f"grid sampler: {branch.name}.{key} is continuous; give it a step or a list")
+        for scale in space.scales:
+            for values in itertools.product(*free.values()):
+                params: dict[str, Any] = {"branch": branch.name}
+                if len(space.scales) > 1:
+                    params["scale"] = scale
+                params.update({f"{branch.name}.{k}": v for k, v in zip(free, values)})
+                yield params

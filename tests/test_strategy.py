@@ -1,0 +1,105 @@
+"""nas_sr.search.strategy and cost_aware: exact EHVI, the strategies, cost-aware in a real run_search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nas_sr.search.cost_aware import expected_hvi, uncovered
+
+
+def _hv(points: np.ndarray, reference: np.ndarray) -> float:
+    from optuna._hypervolume import compute_hypervolume
+
+    inside = points[(points > reference).all(axis=1)]
+    return float(compute_hypervolume(-inside, -reference)) if len(inside) else 0.0
+
+
+@pytest.mark.parametrize("dims", [2, 3, 4])
+def test_uncovered_is_the_hypervolume_gain_of_a_certain_point(dims):
+    rng = np.random.default_rng(dims)
+    front, boxes, reference = rng.random((6, dims - 1)), rng.random((20, dims - 1)), np.full(dims - 1, -0.1)
+    gains = [_hv(np.vstack([front, b]), reference) - _hv(front, reference) for b in boxes]
+    assert uncovered(front, boxes, reference) == pytest.approx(gains, abs=1e-12)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_expected_hvi_matches_monte_carlo(dims):
+    rng = np.random.default_rng(7)
+    reference = np.full(dims, -0.1)
+    front = rng.random((5, dims))
+    others = rng.random((4, dims - 1))
+    mean, std = rng.random(4), 0.05 + 0.3 * rng.random(4)
+    exact = expected_hvi(front, others, mean, std, reference, axis=0)
+    base = _hv(front, reference)
+    for i in range(4):
+        draws = rng.normal(mean[i], std[i], 4000)
+        gains = [_hv(np.vstack([front, [p, *others[i]]]), reference) - base for p in draws]
+        assert exact[i] == pytest.approx(np.mean(gains), abs=4 * np.std(gains) / np.sqrt(len(draws)) + 1e-9)
+
+
+def test_tpe_is_multivariate_and_grouped():
+    from nas_sr.search.strategy import make_strategy
+    from nas_sr.space import SearchSpace
+
+    space = SearchSpace.from_dict({"name": "t", "scales": [2], "branches": [{"family": "bicubic"}]})
+    sampler = make_strategy("tpe", space, [], trials=200).sampler()
+    assert sampler._multivariate and sampler._group and sampler._n_startup_trials == 10
+    with pytest.raises(ValueError, match="unknown sampler 'annealing'"):
+        make_strategy("annealing", space, [])
+
+
+SPACE = {"name": "tiny", "scales": [2], "color": "y", "branches": [
+    {"family": "esr-max", "params": {"kernel_size": [3, 5], "channels": [1, 2, 4]}},
+    {"family": "esr-tm", "params": {"kernel_size": [3, 5], "channels": [2, 4]}}]}
+
+
+def fake_trial(config, settings, data):
+    """Costs as a real trial measures them (no latency); PSNR a known function of the parameters."""
+    import io
+    import math
+
+    import torch
+
+    from nas_sr.search.worker import measure_cost
+
+    cost = measure_cost(config, settings)
+    buffer = io.BytesIO()
+    torch.save({}, buffer)
+    bonus = 0.3 if config["family"] == "esr-tm" else 0.0
+    return {"state": "complete", "cost": cost, "metrics": {"psnr_val": 30.0 + math.log10(cost["params"]) + bonus,
+            "ssim_val": 0.9}, "steps": 1, "seconds": 0.0, "curve": [], "final_loss": 0.0,
+            "weights": buffer.getvalue()}
+
+
+def test_cost_aware_in_a_real_search(tmp_path):
+    import ray
+    from optuna.trial import TrialState
+
+    from nas_sr.search.driver import SearchOptions, run_search
+    from nas_sr.space import SearchSpace
+
+    settings = {"latency": False, "resolution": [64, 64], "cost_cache": str(tmp_path / "costs.json")}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        opts = SearchOptions(space=SearchSpace.from_dict(SPACE), train_images=[], val_sets={"val": []}, study="ca",
+                             storage=f"sqlite:///{tmp_path}/db.sqlite", trials=8, workers=2, sampler="cost-aware",
+                             objectives="psnr,params,flops", settings=settings, progress=False, trial_fn=fake_trial)
+        outcome = run_search(opts)
+    finally:
+        ray.shutdown()
+    trials = outcome.study.get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert outcome.complete == len(complete) == 8 and len(trials) == 8  # no repeated proposal
+    assert len({t.user_attrs["config"] for t in complete}) == 8
+    assert all(t.user_attrs["sampler"] == "cost-aware" for t in trials)
+    initial = [t for t in trials if t.user_attrs["proposal"] == "initial design"]
+    assert len(initial) == 5 and {t.user_attrs["family"] for t in initial} == {"esr-max", "esr-tm"}
+    for t in trials:
+        if t.user_attrs["proposal"] == "expected HV improvement":
+            assert t.user_attrs["predicted_objective"] == "psnr@val"
+            assert np.isfinite(t.user_attrs["predicted_mean"]) and t.user_attrs["predicted_std"] >= 0
+            assert t.user_attrs["acquisition"] >= 0
+    assert len(initial) < 8
+    # the candidates' costs came from the cost cache the trials share
+    assert (tmp_path / "costs.json").is_file()
