@@ -84,6 +84,45 @@ def test_runs_on_the_table(instance_b2):
             assert study.trials[t.user_attrs["duplicate_of"]].user_attrs["config"] == t.user_attrs["config"]
 
 
+def test_tpe_sees_a_pruned_repeat_as_a_repeated_complete_trial(instance_b2):
+    """The shared step tells a repeat PRUNED; a plain Optuna loop would tell it COMPLETE again with
+    the same values. TPE proposes the same sequence either way (HSSP never picks a copy for its
+    "below" group, and pruned trials join "above" like the copies do), so the bench is the baseline."""
+    import optuna
+
+    from nas_sr.bench.runner import run_strategy
+    from nas_sr.models.registry import config_key
+    from nas_sr.search.strategy import make_strategy
+
+    _, study = run_strategy(instance_b2, "tpe", 60, 3)
+    ours = [t.user_attrs["config"] for t in study.trials]
+    plain = optuna.create_study(sampler=make_strategy("tpe", instance_b2.space, instance_b2.objectives, seed=3,
+                                                      trials=60).sampler(),
+                                directions=[o.direction for o in instance_b2.objectives])
+    keys: list[str] = []
+
+    def objective(trial):
+        keys.append(config_key(instance_b2.space.suggest(trial)))
+        attrs = instance_b2.attrs(keys[-1])
+        return [o.value(attrs) for o in instance_b2.objectives]
+
+    plain.optimize(objective, n_trials=60)
+    assert len(set(keys)) < 60  # repeats happened
+    assert keys == ours
+
+
+def test_costs_known_before_training_include_parameters(shared):
+    from nas_sr.bench.esr import load_instance
+    from nas_sr.models.registry import config_key
+
+    instance = load_instance(shared / "esr" / "tests.pkl", "A", 3, trust_pickle=True)
+    config = next(instance.space.enumerate())
+    costs = instance.cost_attrs(config)
+    assert set(costs) == {"log10_speed_AGX", "log10_params"}  # no PSNR: that needs training
+    assert costs["log10_params"] == pytest.approx(np.log10(instance.parameters[config_key(config)]))
+    assert costs["log10_speed_AGX"] == pytest.approx(np.log10(instance.rows[config_key(config)][1]))
+
+
 def test_cost_aware_records_why(instance_b2):
     from nas_sr.bench.runner import run_strategy
 

@@ -108,6 +108,8 @@ class EsrInstance:
     #: config key -> unit-scale point.
     units: Mapping[str, tuple[float, ...]]
     exhaustive_hv: float
+    #: config key -> parameter count (known before training whatever the problem).
+    parameters: Mapping[str, float]
 
     def attrs(self, key: str) -> dict[str, float]:
         """A trial's results for config ``key``: the study objectives and the raw columns."""
@@ -117,10 +119,15 @@ class EsrInstance:
         return out
 
     def cost_attrs(self, config: Mapping[str, Any]) -> dict[str, float]:
-        """What a search knows of a candidate before training: its cost objectives (from the table)."""
+        """What a search knows of a candidate before training (from the table): its cost objectives
+        and, as a real search always does (:func:`nas_sr.search.driver.candidate_cost_fn`), its
+        parameter count, ``log10_params``."""
         from nas_sr.models.registry import config_key
 
-        return {k: v for k, v in self.attrs(config_key(config)).items() if k.startswith("log10_")}
+        key = config_key(config)
+        costs = {k: v for k, v in self.attrs(key).items() if k.startswith("log10_")}
+        costs["log10_params"] = math.log10(self.parameters[key])
+        return costs
 
     def hv_ratio(self, keys: Sequence[str]) -> float:
         """HV of the configurations ``keys`` / HV of all of them."""
@@ -172,6 +179,7 @@ def load_instance(table: "str | Path | Mapping[str, Mapping[str, Any]]", problem
     space = dataclasses.replace(space, scales=(scale,))
     columns = tuple(c for c, _ in PROBLEMS[problem])
     rows: dict[str, tuple[float, ...]] = {}
+    parameters: dict[str, float] = {}
     for config in space.enumerate():
         model_id = esr_id_from_config(config)
         row = rows_by_id.get(model_id)
@@ -179,6 +187,7 @@ def load_instance(table: "str | Path | Mapping[str, Mapping[str, Any]]", problem
             raise ValueError(f"{source}: no row for {model_id} (is it the edge-SR tests.pkl?)")
         try:
             rows[config_key(config)] = tuple(_column(row, c) for c in columns)
+            parameters[config_key(config)] = _column(row, "parameters")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: {model_id}: bad or missing {exc}") from None
     bicubic = config_key({"family": "bicubic", "scale": scale, "color": space.color})
@@ -189,7 +198,7 @@ def load_instance(table: "str | Path | Mapping[str, Mapping[str, Any]]", problem
     unit = unit_scale(raw, columns, raw)
     objectives = tuple(Objective(objective_key(c), objective_key(c), d) for c, d in PROBLEMS[problem])
     units = {k: tuple(map(float, u)) for k, u in zip(keys, unit)}
-    return EsrInstance(problem, scale, space, objectives, columns, rows, units, hypervolume(unit))
+    return EsrInstance(problem, scale, space, objectives, columns, rows, units, hypervolume(unit), parameters)
 
 
 def _column(row: Mapping[str, Any], column: str) -> float:

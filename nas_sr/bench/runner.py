@@ -1,10 +1,11 @@
 """Run a search strategy on an eSR-Bench instance and summarise it over seeds.
 
 Each run is a plain Optuna study in memory that takes its trials through the search driver's own
-proposal step (:func:`nas_sr.search.strategy.next_trial`: the strategy's proposal, or its sampler's
-choice, then ``space.suggest``) and its duplicate rule (a known configuration is told PRUNED);
-only training is replaced: the table answers each trial at once. Every proposal spends one
-evaluation, repeats included.
+proposal step (:func:`nas_sr.search.strategy.next_trial`: the strategy's proposal, or its
+sampler's choice, then ``space.suggest``) and its duplicate rule (a known configuration is told
+PRUNED: Optuna's TPE then proposes exactly what it would if the repeat were told COMPLETE again
+with the same values); only training is replaced: the table answers each trial at once. Every
+proposal spends one evaluation, repeats included.
 """
 
 from __future__ import annotations
