@@ -191,3 +191,27 @@ def test_continuous_ranges_can_be_sampled_but_not_counted(toy: None) -> None:
 def test_float_given_as_yaml_1e_string_gets_a_hint(toy: None) -> None:
     with pytest.raises(SpaceError, match=r"branches\[0\]\.params\.rate\.low: expected a float \(YAML reads"):
         space({"family": "toy", "params": {"rate": {"low": "1e-3", "high": 0.1}, "depth": 1}})
+
+
+def test_merge_keys_share_params_and_may_be_overridden(tmp_path: Path) -> None:
+    """``<<: *anchor`` (as the shipped vapsr.yaml uses) merges; a merged key may be set again, a key
+    written twice may not."""
+    text = """\
+name: merged
+scales: [2]
+color: y
+branches:
+  - family: esr-tm
+    params: &base {kernel_size: [3, 5], channels: [1, 2]}
+  - family: esr-tr
+    params:
+      <<: *base
+      channels: [4]
+"""
+    (tmp_path / "s.yaml").write_text(text)
+    space = load_space(tmp_path / "s.yaml")
+    assert space.count() == 4 + 2
+    assert {c["channels"] for c in space.enumerate() if c["family"] == "esr-tr"} == {4}
+    (tmp_path / "twice.yaml").write_text(text.replace("channels: [4]", "channels: [4]\n      channels: [8]"))
+    with pytest.raises(SpaceError, match="duplicate key 'channels'"):
+        load_space(tmp_path / "twice.yaml")

@@ -13,11 +13,14 @@ from nas_sr.space.space import SearchSpace
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a mapping with a repeated key."""
+    """``yaml.SafeLoader`` that refuses a mapping with a repeated key (keys merged in with ``<<:``
+    may be overridden, as YAML's merge allows)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=True)
             try:
                 first = seen.setdefault(key, key_node.start_mark)
