@@ -50,6 +50,10 @@ def test_board_decides_asynchronously():
     assert board.counts() == {0: 5}
     # a higher rung is judged among its own trials only
     assert board.report("c", 1, {"psnr_val": 32.0, "params": 50})
+    # another family is judged apart: alone at its rung, a newcomer goes on however it compares
+    assert board.report("g", 0, {"psnr_val": 20.0, "params": 900, "family": "esr-cnn"})
+    assert not board.report("h", 0, {"psnr_val": 19.0, "params": 950, "family": "esr-cnn"})
+    assert board.counts() == {0: 7, 1: 1}
     # a NaN quality never goes on
     assert not board.report("e", 0, {"psnr_val": float("nan"), "params": 1})
     # the board seeded from a study's history (resume) decides as if it had seen those reports

@@ -62,7 +62,7 @@ def run_trial(config: Mapping[str, Any], settings: Mapping[str, Any], data: Mapp
     if settings.get("early_stopping"):  # MO-ASHA: ask the rung board at each rung (early_stopping.py)
         from nas_sr.search.early_stopping import RungReporter, cost_attrs
 
-        rungs = RungReporter(settings["early_stopping"], cost_attrs(cost))
+        rungs = RungReporter(settings["early_stopping"], {**cost_attrs(cost), "family": config["family"]})
     try:
         result = train(dict(config), data["train"], data["val"], train_settings(settings),
                        on_validation=rungs.at_validation if rungs else None)
