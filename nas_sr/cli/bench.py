@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nas_sr.cli.argtypes import positive
+
 
 def register(subparsers: Any) -> None:
     from nas_sr.bench.esr import PROBLEMS, SCALES
@@ -32,21 +34,11 @@ def register(subparsers: Any) -> None:
     esr.add_argument("--scale", required=True, type=int, choices=SCALES)
     esr.add_argument("--strategy", default="tpe", choices=STRATEGIES, help="tpe (multivariate, grouped), nsga2, "
                      "random, grid or cost-aware (default tpe)")
-    esr.add_argument("--budget", type=_positive, default=200, help="evaluations per run, repeats included (default 200)")
-    esr.add_argument("--seeds", type=_positive, default=10, help="runs, seeds 0..K-1 (default 10)")
+    esr.add_argument("--budget", type=positive, default=200, help="evaluations per run, repeats included (default 200)")
+    esr.add_argument("--seeds", type=positive, default=10, help="runs, seeds 0..K-1 (default 10)")
     esr.add_argument("--format", choices=("text", "json"), default="text")
     esr.set_defaults(handler=run)
     p.set_defaults(handler=lambda args: p.print_help() or 0)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nas_sr.cli.argtypes import nonnegative_float, nonnegative_int, positive, positive_float
+
 DEFAULT_SPACE = Path(__file__).resolve().parents[2] / "search_spaces" / "edge_sr_small.yaml"
 #: Used when the demo space file is not there (e.g. an installed wheel).
 BUILTIN_SPACE: dict[str, Any] = {
@@ -37,17 +39,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--study", default="default", help="study name (default: default)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"study storage: sqlite:///PATH (default {DEFAULT_STORAGE}), "
                    "postgresql+psycopg://USER:PW@HOST:PORT/DB (clusters) or journal:PATH (a shared file system)")
-    p.add_argument("--trials", type=_positive, default=20, help="COMPLETE trials wanted, those already in the "
+    p.add_argument("--trials", type=positive, default=20, help="COMPLETE trials wanted, those already in the "
                    "study included (default 20)")
-    p.add_argument("--workers", type=_positive, default=2, help="trials run at once (default 2)")
+    p.add_argument("--workers", type=positive, default=2, help="trials run at once (default 2)")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default tpe (multivariate); grid walks every config; "
                    "cost-aware trains only candidates whose known costs can still grow the front")
-    p.add_argument("--budget-seconds", type=_positive_float, help="training time per trial (default 12 unless "
+    p.add_argument("--budget-seconds", type=positive_float, help="training time per trial (default 12 unless "
                    "--budget-steps is given)")
-    p.add_argument("--budget-steps", type=_positive, help="training steps per trial")
-    p.add_argument("--batch-size", type=_positive, default=16)
-    p.add_argument("--patch-size", type=_positive, default=24, help="LR patch side (default 24)")
-    p.add_argument("--lr", type=_positive_float, help="learning rate (default: the trainer's)")
+    p.add_argument("--budget-steps", type=positive, help="training steps per trial")
+    p.add_argument("--batch-size", type=positive, default=16)
+    p.add_argument("--patch-size", type=positive, default=24, help="LR patch side (default 24)")
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: the trainer's)")
     p.add_argument("--device", default="cpu", type=_device, help="training and latency device: cpu, cuda, cuda:N "
                    "(default cpu)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
@@ -57,7 +59,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--constraint", action="append", default=[], metavar="EXPR",
                    help="e.g. latency_ms<=33 (repeatable; NAME OP NUMBER, OP one of <=, <, >=, >)")
     p.add_argument("--resolution", default="1920x1080", help="output WxH for FLOPs and latency (default 1920x1080)")
-    p.add_argument("--latency-repeats", type=_positive, default=5, help="timed passes per latency (default 5)")
+    p.add_argument("--latency-repeats", type=positive, default=5, help="timed passes per latency (default 5)")
     p.add_argument("--resume", action="store_true", help="continue an existing study (stale RUNNING trials FAIL)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train", type=Path, help="folder of HR training images (default: bundled photos)")
@@ -66,14 +68,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--address", "--ray-address", dest="address", metavar="ADDRESS",
                    help="join an existing Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: a local "
                    "Ray for this run)")
-    p.add_argument("--cpus-per-trial", type=_positive_float, default=1.0,
+    p.add_argument("--cpus-per-trial", type=positive_float, default=1.0,
                    help="CPUs a trial reserves on its Ray node (default 1)")
-    p.add_argument("--gpus-per-trial", type=_nonnegative_float,
+    p.add_argument("--gpus-per-trial", type=nonnegative_float,
                    help="GPUs a trial reserves, fractions allowed, e.g. 0.25 (default: 1/--workers with "
                    "--device cuda, else 0)")
-    p.add_argument("--max-retries", type=_nonnegative_int, default=2,
+    p.add_argument("--max-retries", type=nonnegative_int, default=2,
                    help="re-runs of a configuration whose worker or node was lost (default 2)")
-    p.add_argument("--trial-timeout", type=_positive_float, metavar="SECONDS",
+    p.add_argument("--trial-timeout", type=positive_float, metavar="SECONDS",
                    help="kill a trial still running after this long and record it FAIL (default: 3 x "
                    "--budget-seconds + 600; none for a steps-only budget)")
     p.add_argument("--ray-temp-dir", help="Ray's session folder for a local cluster (default Ray's own)")
@@ -81,42 +83,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--early-stopping", choices=("none", "mo-asha"), default="none",
                    help="mo-asha: multi-objective asynchronous successive halving over step rungs; a trial "
                    "stopped at a rung is PRUNED (never on the front); needs --budget-steps (default none)")
-    p.add_argument("--min-steps", type=_positive, help="mo-asha: steps of the first rung (default: budget / "
+    p.add_argument("--min-steps", type=positive, help="mo-asha: steps of the first rung (default: budget / "
                    "reduction-factor^2); rungs at min-steps * reduction-factor^k below the budget")
-    p.add_argument("--reduction-factor", type=_positive, default=3, help="mo-asha: eta; a trial goes on past a "
+    p.add_argument("--reduction-factor", type=positive, default=3, help="mo-asha: eta; a trial goes on past a "
                    "rung when among the best 1/eta there, by non-dominated rank then crowding (default 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
 
 
 def _device(text: str) -> str:
@@ -124,16 +96,6 @@ def _device(text: str) -> str:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not cpu, cuda or cuda:N")
     return text
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
