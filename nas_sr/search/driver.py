@@ -243,9 +243,10 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     bar = _progress(opts, len(done_keys))
     reason_on_exit = "driver error"
     asked: set[int] = set()  # trials asked and not yet told: none may outlive the loop RUNNING
-    restore = _sigterm_as_interrupt()
+    interrupts = _SafePointInterrupts()
     try:
         while True:
+            interrupts.check()
             complete = len(done_keys)
             if complete >= opts.trials and not inflight:
                 break
@@ -284,7 +285,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                 inflight[runner.submit(config, trial_settings)] = (trial, config, key)
             if not inflight:
                 break
-            ref, result = runner.wait_one(list(inflight))
+            ref, result = runner.wait_one(list(inflight), interrupts.check)
             trial, config, key = inflight.pop(ref)
             if result.get("node"):
                 _set_attrs(trial, result["node"])
@@ -332,7 +333,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                     fail_trial(study, number, reason_on_exit or "driver error")
                 except StorageUnavailable:
                     break
-        restore()
+        interrupts.restore()
         runner.close()
         if lock is not None:
             lock.close()
@@ -362,19 +363,36 @@ def _early_stopping(opts: SearchOptions, study: "optuna.Study", objectives: list
     return start_board(objectives, es, study), rungs, pruned
 
 
-def _sigterm_as_interrupt() -> Callable[[], None]:
-    """Make SIGTERM stop the search like Ctrl-C (in-flight trials FAIL "interrupted"); returns the undo."""
-    import signal
-    import threading
+class _SafePointInterrupts:
+    """Ctrl-C and SIGTERM stop the search at the next safe point (within a second), never inside a
+    step that writes the study: a trial asked but not yet tracked would otherwise outlive the driver
+    RUNNING. A second signal stops at once."""
 
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+    def __init__(self) -> None:
+        import signal
+        import threading
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+        self._pending = False
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._hold) for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    def _hold(self, signum: int, frame: Any) -> None:
+        if self._pending:
+            raise KeyboardInterrupt
+        self._pending = True
+
+    def check(self) -> None:
+        """Raise :class:`KeyboardInterrupt` if a signal came since the last safe point."""
+        if self._pending:
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def record_complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any], result: Mapping[str, Any],
@@ -580,11 +598,13 @@ class _Runner:
         self._submitted[ref] = time.monotonic()
         return ref
 
-    def wait_one(self, refs: list[Any]) -> tuple[Any, dict[str, Any]]:
-        """The next finished task and its result; a task past the timeout is killed and fails."""
+    def wait_one(self, refs: list[Any], poll: Callable[[], None]) -> tuple[Any, dict[str, Any]]:
+        """The next finished task and its result; a task past the timeout is killed and fails.
+        ``poll`` runs every second while waiting (it raises to stop the wait)."""
         ray = self._ray
         ready: list[Any] = []
         while not ready:
+            poll()
             ready, _ = ray.wait(refs, num_returns=1, timeout=1.0)
             if not ready and self._timeout is not None:
                 now = time.monotonic()
