@@ -261,7 +261,7 @@ def test_trial_page_crops_are_the_protocol_on_a_bundled_photo(served):
     from nas_sr.browse.crops import DEFAULT_PHOTO, bundled_photo
     from nas_sr.models import build_model
     from nas_sr.models.upscaler import torch_upscaler
-    from nas_sr.protocol import evaluate, matlab_bicubic
+    from nas_sr.protocol import evaluate, luma, make_lr, matlab_bicubic, mod_crop, to_uint8
 
     server, view, db, trained, _ = served
     status, trial = get(server, f"/api/trial/{trained}")
@@ -280,10 +280,17 @@ def test_trial_page_crops_are_the_protocol_on_a_bundled_photo(served):
     psnrs = {c["label"]: c["psnr"] for c in trial["crops"]["crops"]}
     assert psnrs == {"HR": None, "bicubic": pytest.approx(bicubic, abs=1e-4),
                      "candidate": pytest.approx(candidate, abs=1e-4)}
-    side = trial["crops"]["box"][2]
+    x, y, side = trial["crops"]["box"]
+    shown = {}
     for crop in trial["crops"]["crops"]:
         image = Image.open(io.BytesIO(base64.b64decode(crop["uri"].removeprefix("data:image/png;base64,"))))
-        assert image.size == (side, side) and image.mode == "L"  # a Y network is shown on Y
+        assert image.size == (side, side) and image.mode == "RGB"  # a Y network in colour: bicubic chroma
+        shown[crop["label"]] = np.asarray(image)
+    # What is shown of the candidate is its own Y plane (to rounding), the one that is scored.
+    hr = mod_crop(photo[0][1], 2)
+    network_y = to_uint8(torch_upscaler(model, TRAINED)(make_lr(hr, 2, "y")))[y:y + side, x:x + side]
+    assert np.abs(luma(shown["candidate"], "uint8").astype(int) - network_y).max() <= 1
+    assert np.array_equal(shown["HR"], hr[y:y + side, x:x + side])
 
     status, page = get(server, f"/trial/{trained}")
     assert status == 200

@@ -4,7 +4,9 @@ The photo (one scikit-image ships, :mod:`nas_sr.data.bundled`) goes through the 
 (:mod:`nas_sr.protocol`): MATLAB-exact bicubic LR, the network (or MATLAB bicubic) back up, uint8,
 PSNR on Y with ``scale`` pixels cropped from the border over the whole photo. The crop shown is the
 window where bicubic loses most (largest squared Y error), the same for all three images. Images
-are PNG ``data:`` URIs. Y networks are shown on Y (what they produce and what is scored).
+are PNG ``data:`` URIs. A Y network is shown in colour as SR demos show one: its Y plane (the one
+scored) over the chroma of the bicubic upscale (BT.601 YCbCr, as the scoring's Y; scikit-image's
+conversion); a grey photo stays grey.
 """
 
 from __future__ import annotations
@@ -71,22 +73,25 @@ def trial_crops(config: Mapping[str, Any], model: "nn.Module | None", photo: str
     convention = "uint8" if color == "y" else "float"  # as training scores it (nas_sr.train.trainer)
     hr = mod_crop(bundled_photo(photo) if hr is None else hr, scale)
     lr = make_lr(hr, scale, color, convention)  # type: ignore[arg-type]
-    shown_hr = _shown(hr, color, convention)
+    scored_hr = _scored(hr, color, convention)
     images: list[tuple[str, np.ndarray]] = [("bicubic", to_uint8(matlab_bicubic(scale)(lr)))]
     if model is not None:
         from nas_sr.models.upscaler import torch_upscaler
 
         images.append(("candidate", to_uint8(torch_upscaler(model, config)(lr))))
-    box = _worst_window(shown_hr, images[0][1], min(CROP, *shown_hr.shape[:2]))
-    crops = [Crop("HR", None, _png_uri(_cut(shown_hr, box)))]
+    box = _worst_window(scored_hr, images[0][1], min(CROP, *scored_hr.shape[:2]))
+    coloured = color == "y" and hr.ndim == 3
+    chroma = _bicubic_chroma(hr, scale) if coloured else None
+    crops = [Crop("HR", None, _png_uri(_cut(hr if coloured else scored_hr, box)))]
     for label, sr in images:
         value, _ = score_image(sr, hr, scale, convention, with_ssim=False)  # type: ignore[arg-type]
-        crops.append(Crop(label, float(value), _png_uri(_cut(sr, box))))
+        shown = _with_chroma(sr, chroma) if chroma is not None else sr
+        crops.append(Crop(label, float(value), _png_uri(_cut(shown, box))))
     note = "" if model is not None else "weights missing: no candidate image"
     return Crops(photo, scale, color, box, tuple(crops), note)
 
 
-def _shown(hr: np.ndarray, color: str, convention: str) -> np.ndarray:
+def _scored(hr: np.ndarray, color: str, convention: str) -> np.ndarray:
     """What the candidate's output is compared with: the Y plane for Y networks, else RGB."""
     from nas_sr.protocol import luma, to_uint8
 
@@ -94,6 +99,26 @@ def _shown(hr: np.ndarray, color: str, convention: str) -> np.ndarray:
         return hr if hr.ndim == 3 else np.repeat(hr[:, :, None], 3, axis=2)
     y = luma(hr, convention)  # type: ignore[arg-type]
     return y if y.dtype == np.uint8 else to_uint8(y)
+
+
+def _bicubic_chroma(hr: np.ndarray, scale: int) -> np.ndarray:
+    """Cb and Cr (BT.601, 16-240) of the MATLAB bicubic down-and-up RGB of ``hr``."""
+    from skimage.color import rgb2ycbcr
+
+    from nas_sr.protocol import make_lr, matlab_bicubic, to_uint8
+
+    rgb = to_uint8(matlab_bicubic(scale)(make_lr(hr, scale, "rgb")))
+    return rgb2ycbcr(rgb)[:, :, 1:]
+
+
+def _with_chroma(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """The uint8 RGB image of Y plane ``y`` (uint8, BT.601 16-235) over ``chroma``."""
+    from skimage.color import ycbcr2rgb
+
+    from nas_sr.protocol import to_uint8
+
+    ycbcr = np.concatenate([y[:, :, None].astype(np.float64), chroma], axis=2)
+    return to_uint8(np.clip(ycbcr2rgb(ycbcr), 0.0, 1.0) * 255.0)
 
 
 def _worst_window(hr: np.ndarray, sr: np.ndarray, side: int) -> tuple[int, int, int]:
