@@ -94,10 +94,38 @@ def test_latency_on_cpu():
     ({"device": "tpu"}, "device"),
     ({"repeats": 0}, "repeats"),
     ({"threads": 0}, "threads"),
+    ({"cpu_path": "fast"}, "cpu path 'fast' is not one of default, native"),
+    ({"cpu_path": "native", "backend": "onnxruntime"}, "applies to the torch backend on cpu only"),
+    ({"cpu_path": "native", "device": "cuda"}, "applies to the torch backend on cpu only"),
 ])
 def test_latency_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         measure_latency(nn.Conv2d(1, 4, 3, padding=1), (8, 8), 1, 1, **kwargs)
+
+
+def test_native_cpu_path_turns_onednn_off_only_while_measuring():
+    import torch
+
+    seen = []
+
+    class Spy(nn.Conv2d):
+        def forward(self, x):
+            seen.append(torch.backends.mkldnn.enabled)
+            return super().forward(x)
+
+    before = torch.backends.mkldnn.enabled
+    native = measure_latency(Spy(1, 8, 3, padding=1), (32, 24), 1, 1, threads=1, warmup=2, repeats=3,
+                             cpu_path="native")
+    assert seen == [False] * 5 and torch.backends.mkldnn.enabled == before
+    assert native.device.cpu_path == "native" and native.device.key().endswith("|native conv")
+    seen.clear()
+    default = measure_latency(Spy(1, 8, 3, padding=1), (32, 24), 1, 1, threads=1, warmup=1, repeats=2)
+    assert seen == [before] * 3 and default.device.cpu_path == "default"
+    assert default.device.key() != native.device.key()  # the cost cache keeps the two apart
+    assert LatencyResult.from_dict(json.loads(json.dumps(native.as_dict()))) == native
+    old = {k: v for k, v in default.as_dict().items()}
+    old["device"] = {k: v for k, v in old["device"].items() if k != "cpu_path"}  # recorded before the option
+    assert LatencyResult.from_dict(old).device.cpu_path == "default"
 
 
 def test_cost_round_trips_through_json():

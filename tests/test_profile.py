@@ -105,6 +105,21 @@ def test_profile_onnxruntime_backend_and_default_label(tmp_path, cli):
     assert json.loads(frame.loc[0, "latency_device@cpu-fp32-ort"])["backend"].startswith("onnxruntime ")
 
 
+def test_profile_native_cpu_path_and_its_default_label(tmp_path, cli):
+    from nas_sr.browse.query import open_study
+
+    url = make_study(tmp_path, CONFIGS[:2])
+    status, out, err = cli("profile", "--study", "s", "--storage", url, "--trials", "all", "--cpu-path", "native",
+                           *FAST)
+    assert status == 0, err
+    assert "as 'cpu-fp32-native' (torch, native conv," in out
+    frame = open_study("s", url).trials()
+    assert (frame["latency_ms@cpu-fp32-native"] > 0).all()
+    device = json.loads(frame.loc[1, "latency_device@cpu-fp32-native"])
+    assert device["cpu_path"] == "native" and device["backend"] == "torch"
+    assert torch.backends.mkldnn.enabled  # only the measurement ran without oneDNN
+
+
 def test_latency_backends():
     pytest.importorskip("onnxruntime")
     from torch import nn
@@ -148,7 +163,9 @@ def test_profile_errors(tmp_path, cli):
     for args, message in [(["--trials", "7"], "no trial 7 in study 's' (trials 0..0)"),
                           (["--trials", "0,x"], "'x' is not a trial number"),
                           (["--label", "my pi"], "--label 'my pi'"),
-                          (["--device", "tpu"], "device 'tpu'")]:
+                          (["--device", "tpu"], "device 'tpu'"),
+                          (["--cpu-path", "fast"], "cpu path 'fast' is not one of default, native"),
+                          (["--cpu-path", "native", "--backend", "onnxruntime"], "torch backend on cpu only")]:
         status, _, err = cli("profile", "--study", "s", "--storage", url, *FAST, *args)
         assert status == 2 and message in err and err.strip().count("\n") == 0, err
 

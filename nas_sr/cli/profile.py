@@ -23,9 +23,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--resolution", default="1920x1080", help="output WxH (default 1920x1080)")
     p.add_argument("--backend", default="torch", help="torch or onnxruntime (cpu, fp32; pip install "
                    "'nas-sr[export]') (default torch)")
+    p.add_argument("--cpu-path", default="default", help="CPU convolution path of the torch backend: default "
+                   "(torch's choice, oneDNN on x86) or native (oneDNN off: ATen's im2col + GEMM kernels, which "
+                   "rank edge-SR models as a Raspberry Pi 400 does) (default: default)")
     p.add_argument("--trials", default="pareto", help="pareto, all (COMPLETE) or ID,ID,... (default pareto)")
     p.add_argument("--label", help="device label in the attribute names, e.g. rpi4-fp32 (default "
-                   "DEVICE-DTYPE, -ort for onnxruntime)")
+                   "DEVICE-DTYPE, -ort for onnxruntime, -native for --cpu-path native)")
     p.add_argument("--repeats", type=int, default=10, help="timed passes (default 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed passes first (default 3)")
     p.set_defaults(handler=run)
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from nas_sr.search.study import load_existing_study
 
     settings = ProfileSettings(args.device, args.dtype, args.threads, parse_resolution(args.resolution),
-                               args.backend, args.repeats, args.warmup, args.label)
+                               args.backend, args.repeats, args.warmup, args.label, args.cpu_path)
     label = settings.name
     keys = profile_keys(label)
     study = load_existing_study(args.study, args.storage)
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"trial {trial.number:>4} {trial.user_attrs.get('family', ''):<10} {attrs[keys['median']]:>10.3f} ms  "
               f"IQR {attrs[keys['iqr']]:.3f} ms  CV {100 * attrs[keys['cv']]:.1f} %", flush=True)
 
-    print(f"profiling {len(trials)} trial(s) of study {args.study!r} as {label!r} ({settings.backend}, "
+    path = "" if settings.cpu_path == "default" else f", {settings.cpu_path} conv"
+    print(f"profiling {len(trials)} trial(s) of study {args.study!r} as {label!r} ({settings.backend}{path}, "
           f"{settings.device}, {settings.dtype}, output {args.resolution}):", flush=True)
     done = profile_study(study, args.storage, trials, settings, on_trial=show)
     print(f"recorded {keys['median']} (+ IQR, CV, device) on {len(done)} trial(s)")

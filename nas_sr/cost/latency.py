@@ -4,6 +4,13 @@ Backends: ``"torch"`` (the model itself, on CPU or CUDA) and ``"onnxruntime"`` (
 to ONNX at the measured input size, run by ONNX Runtime's CPU execution provider with ``threads``
 intra-op threads; needs ``pip install 'nas-sr[export]'``).
 
+CPU convolution path (torch backend on CPU, ``cpu_path``): ``"default"`` lets torch choose, which on
+x86 means oneDNN (mkldnn) kernels; ``"native"`` turns oneDNN off for the measurement
+(``torch.backends.mkldnn.enabled = False``), so convolutions run ATen's own im2col + GEMM
+kernels. oneDNN makes many-channel convolutions so cheap on x86 that they rank against memory-bound
+models unlike on ARM boards; measured on the edge-SR x2 models, the native path ranks them as the
+Raspberry Pi 400 of the edge-SR table does (``benchmarks/latency_fidelity.py``).
+
 Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` over the timed passes (weights, input
 and activations). On CPU it is ``None``: torch's CPU allocator keeps no peak statistic, and
 summing module outputs via hooks would both miss functional ops and ignore freed tensors.
@@ -14,8 +21,9 @@ from __future__ import annotations
 import platform
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 from nas_sr.cost.counting import Resolution, lr_resolution
 
@@ -25,13 +33,15 @@ if TYPE_CHECKING:
 Dtype = Literal["fp32", "fp16"]
 _DTYPES = ("fp32", "fp16")
 BACKENDS = ("torch", "onnxruntime")
+CPU_PATHS = ("default", "native")
 
 
 @dataclass(frozen=True)
 class DeviceDescription:
     """Where a latency was measured: ``kind`` ("cpu" | "cuda"), processor or GPU ``name``,
-    intra-op ``threads``, ``dtype``, ``torch_version``, and the ``backend`` that ran the model
-    ("torch", or e.g. "onnxruntime 1.32.0")."""
+    intra-op ``threads``, ``dtype``, ``torch_version``, the ``backend`` that ran the model
+    ("torch", or e.g. "onnxruntime 1.32.0") and the CPU convolution path ``cpu_path`` ("default" or
+    "native", oneDNN off)."""
 
     kind: str
     name: str
@@ -39,6 +49,7 @@ class DeviceDescription:
     dtype: str
     torch_version: str
     backend: str = "torch"
+    cpu_path: str = "default"
 
     def key(self) -> str:
         """A compact string that identifies the description (used as cache key).
@@ -47,9 +58,12 @@ class DeviceDescription:
         'cpu|AMD EPYC|4 threads|fp32|torch 2.13.0'
         >>> DeviceDescription("cpu", "AMD EPYC", 1, "fp32", "2.13.0", "onnxruntime 1.32.0").key()
         'cpu|AMD EPYC|1 threads|fp32|torch 2.13.0|onnxruntime 1.32.0'
+        >>> DeviceDescription("cpu", "AMD EPYC", 1, "fp32", "2.13.0", cpu_path="native").key()
+        'cpu|AMD EPYC|1 threads|fp32|torch 2.13.0|native conv'
         """
         text = f"{self.kind}|{self.name}|{self.threads} threads|{self.dtype}|torch {self.torch_version}"
-        return text if self.backend == "torch" else f"{text}|{self.backend}"
+        text = text if self.backend == "torch" else f"{text}|{self.backend}"
+        return text if self.cpu_path == "default" else f"{text}|{self.cpu_path} conv"
 
 
 @dataclass(frozen=True)
@@ -84,12 +98,14 @@ def _cpu_name() -> str:
 
 
 def describe_device(device: str = "cpu", threads: int | None = None, dtype: str = "fp32",
-                    backend: str = "torch") -> DeviceDescription:
+                    backend: str = "torch", cpu_path: str = "default") -> DeviceDescription:
     """Describe ``device`` ("cpu", "cuda", "cuda:N") as :func:`measure_latency` would use it.
 
     >>> d = describe_device("cpu", threads=1)
-    >>> d.kind, d.threads, d.dtype, d.backend
-    ('cpu', 1, 'fp32', 'torch')
+    >>> d.kind, d.threads, d.dtype, d.backend, d.cpu_path
+    ('cpu', 1, 'fp32', 'torch', 'default')
+    >>> describe_device("cpu", threads=1, cpu_path="native").cpu_path
+    'native'
     """
     import torch
 
@@ -101,6 +117,10 @@ def describe_device(device: str = "cpu", threads: int | None = None, dtype: str 
         raise ValueError(f"the onnxruntime latency backend measures fp32 on cpu only, not {dtype} on {device}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads={threads} must be at least 1")
+    if cpu_path not in CPU_PATHS:
+        raise ValueError(f"cpu path {cpu_path!r} is not one of {', '.join(CPU_PATHS)}")
+    if cpu_path != "default" and (device != "cpu" or backend != "torch"):
+        raise ValueError(f"cpu path {cpu_path!r} applies to the torch backend on cpu only, not {backend} on {device}")
     kind = device.split(":", 1)[0]
     if kind == "cpu" and device == "cpu":
         name = _cpu_name()
@@ -111,7 +131,8 @@ def describe_device(device: str = "cpu", threads: int | None = None, dtype: str 
     else:
         raise ValueError(f"device {device!r} is not 'cpu', 'cuda' or 'cuda:N'")
     runner = "torch" if backend == "torch" else f"onnxruntime {_onnxruntime().__version__}"
-    return DeviceDescription(kind, name, threads or torch.get_num_threads(), dtype, torch.__version__, runner)
+    return DeviceDescription(kind, name, threads or torch.get_num_threads(), dtype, torch.__version__, runner,
+                             cpu_path)
 
 
 def _onnxruntime() -> Any:
@@ -134,18 +155,23 @@ def measure_latency(
     warmup: int = 3,
     repeats: int = 10,
     backend: str = "torch",
+    cpu_path: str = "default",
 ) -> LatencyResult:
     """Time ``repeats`` forward passes (after ``warmup`` untimed ones) outputting ``resolution``.
 
     The model is copied to ``device``/``dtype`` and run in eval mode under ``torch.inference_mode``;
     ``threads`` sets torch's intra-op threads for the measurement only (restored afterwards).
     ``backend="onnxruntime"``: the model is exported to ONNX for the measured input size and
-    timed in an ONNX Runtime CPU session with ``threads`` intra-op threads.
+    timed in an ONNX Runtime CPU session with ``threads`` intra-op threads. ``cpu_path="native"``
+    (torch on CPU): oneDNN is off during the measurement, convolutions run ATen's own kernels.
 
     >>> from torch import nn
     >>> r = measure_latency(nn.Conv2d(1, 1, 3, padding=1), (16, 16), 1, 1, threads=1, repeats=3)
     >>> r.median_ms > 0, r.repeats, r.device.threads, r.peak_memory_bytes, r.cv >= 0
     (True, 3, 1, None, True)
+    >>> measure_latency(nn.Conv2d(1, 1, 3, padding=1), (16, 16), 1, 1, threads=1, repeats=2,
+    ...                 cpu_path="native").device.cpu_path
+    'native'
     """
     import copy
 
@@ -154,7 +180,7 @@ def measure_latency(
     if warmup < 0 or repeats < 1:
         raise ValueError(f"need warmup >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}")
     width, height = lr_resolution(resolution, scale)
-    description = describe_device(device, threads, dtype, backend)
+    description = describe_device(device, threads, dtype, backend, cpu_path)
     if backend == "onnxruntime":
         times = _onnxruntime_times(model, (1, colors, height, width), description.threads, warmup, repeats)
         return _result(times, repeats, None, description)
@@ -171,7 +197,7 @@ def measure_latency(
     times: list[float] = []
     try:
         torch.set_num_threads(description.threads)
-        with torch.inference_mode():
+        with torch.inference_mode(), _onednn_off(cpu_path == "native"):
             try:
                 net(x)
             except RuntimeError as exc:  # e.g. an op without a half kernel on this device
@@ -192,6 +218,21 @@ def measure_latency(
         torch.set_num_threads(saved_threads)
     peak = int(torch.cuda.max_memory_allocated(device)) if cuda else None
     return _result(times, repeats, peak, description)
+
+
+@contextmanager
+def _onednn_off(off: bool) -> Iterator[None]:
+    """oneDNN (mkldnn) disabled inside when ``off``; torch's own setting restored on leaving.
+    (``torch.backends.mkldnn.flags`` would also reset its TF32 and determinism flags.)"""
+    import torch
+
+    saved = torch.backends.mkldnn.enabled
+    if off:
+        torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = saved
 
 
 def _result(times: list[float], repeats: int, peak: int | None, description: DeviceDescription) -> LatencyResult:

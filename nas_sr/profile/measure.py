@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 class ProfileSettings:
     """How to measure: ``device`` ("cpu", "cuda", "cuda:N"), ``dtype``, intra-op ``threads``
     (None: torch's default), output ``resolution`` (width, height), ``backend`` ("torch" or
-    "onnxruntime"), ``repeats`` timed passes after ``warmup`` untimed ones, and the ``label`` the
-    attributes are named by (None: :func:`default_label`)."""
+    "onnxruntime"), ``repeats`` timed passes after ``warmup`` untimed ones, the ``label`` the
+    attributes are named by (None: :func:`default_label`) and the CPU convolution path ``cpu_path``
+    ("default", or "native": oneDNN off, see :func:`~nas_sr.cost.measure_latency`)."""
 
     device: str = "cpu"
     dtype: str = "fp32"
@@ -29,20 +30,27 @@ class ProfileSettings:
     repeats: int = 10
     warmup: int = 3
     label: str | None = None
+    cpu_path: str = "default"
 
     @property
     def name(self) -> str:
         """The device label: ``label`` or :func:`default_label`."""
-        return check_label(self.label) if self.label else default_label(self.device, self.dtype, self.backend)
+        if self.label:
+            return check_label(self.label)
+        return default_label(self.device, self.dtype, self.backend, self.cpu_path)
 
 
-def default_label(device: str, dtype: str, backend: str = "torch") -> str:
-    """``<device>-<dtype>`` (``cuda:1`` -> ``cuda1``), ``-ort`` added for the onnxruntime backend.
+def default_label(device: str, dtype: str, backend: str = "torch", cpu_path: str = "default") -> str:
+    """``<device>-<dtype>`` (``cuda:1`` -> ``cuda1``), ``-ort`` added for the onnxruntime backend,
+    ``-native`` for the native CPU convolution path.
 
     >>> default_label("cpu", "fp32"), default_label("cuda:1", "fp16"), default_label("cpu", "fp32", "onnxruntime")
     ('cpu-fp32', 'cuda1-fp16', 'cpu-fp32-ort')
+    >>> default_label("cpu", "fp32", cpu_path="native")
+    'cpu-fp32-native'
     """
-    return f"{device.replace(':', '')}-{dtype}" + ("" if backend == "torch" else "-ort")
+    suffix = ("" if backend == "torch" else "-ort") + ("" if cpu_path == "default" else f"-{cpu_path}")
+    return f"{device.replace(':', '')}-{dtype}{suffix}"
 
 
 def select_trials(study: "optuna.Study", spec: str) -> list["FrozenTrial"]:
@@ -86,7 +94,7 @@ def profile_attrs(trial: "FrozenTrial", storage_url: str, settings: ProfileSetti
     colors = 1 if config.get("color") == "y" else 3
     result = measure_latency(model, settings.resolution, config["scale"], colors, settings.device,
                              settings.threads, settings.dtype, settings.warmup, settings.repeats,
-                             backend=settings.backend)
+                             backend=settings.backend, cpu_path=settings.cpu_path)
     keys = profile_keys(settings.name)
     described = {"label": settings.name, **dataclasses.asdict(result.device),
                  "resolution": f"{settings.resolution[0]}x{settings.resolution[1]}",
@@ -106,7 +114,8 @@ def profile_study(study: "optuna.Study", storage_url: str, trials: Sequence["Fro
     from nas_sr.profile.record import rdb_storage, set_finished_user_attrs
 
     rdb_storage(study)  # refuse a journal storage before measuring anything
-    describe_device(settings.device, settings.threads, settings.dtype, settings.backend)  # bad settings: now
+    describe_device(settings.device, settings.threads, settings.dtype, settings.backend,
+                    settings.cpu_path)  # bad settings: now
     if settings.repeats < 1 or settings.warmup < 0:
         raise ValueError(f"need --repeats >= 1 and --warmup >= 0, got {settings.repeats} and {settings.warmup}")
     out = {}
