@@ -49,6 +49,82 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+def centre_crops(split: str, size: int) -> list:
+    """(name, uint8 image) of the bundled photos of ``split``, each cut to its central ``size`` square."""
+    import numpy as np
+
+    from nas_sr.data import load_bundled
+
+    out = []
+    for name, image in load_bundled(split):
+        h, w = image.shape[:2]
+        out.append((name, np.ascontiguousarray(image[(h - size) // 2:(h + size) // 2,
+                                                     (w - size) // 2:(w + size) // 2])))
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundled_crops():
+    """:func:`centre_crops`: small real training and validation images for tiny searches."""
+    return centre_crops
+
+
+class StudyFactory:
+    """Makes a study as ``nas-sr search`` leaves it: COMPLETE trials of ``configs`` with config,
+    costs and a weights artifact (random weights, seeded per trial); returns its SQLite URL."""
+
+    configs = [
+        {"family": "esr-max", "scale": 2, "color": "y", "kernel_size": 3, "channels": 2},
+        {"family": "esr-tm", "scale": 2, "color": "y", "kernel_size": 5, "channels": 4},
+        {"family": "espcn", "scale": 2, "color": "y", "width1": 0, "width2": 3},
+    ]
+
+    def __call__(self, tmp_path: Path, configs: list | None = None, name: str = "s") -> str:
+        import io
+        import warnings
+
+        import optuna
+        import torch
+        from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+        from nas_sr.models import build_model, config_key
+        from nas_sr.search.study import artifact_dir
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        url = f"sqlite:///{tmp_path}/study.db"
+        study = optuna.create_study(storage=url, study_name=name, directions=["maximize", "minimize", "minimize"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(["psnr@val", "latency_ms", "params"])
+        study.set_user_attr("settings", {"batch_size": 4, "patch_size": 12, "patches": 64, "resolution": [64, 64],
+                                         "latency_repeats": 2, "log_every": 5, "threads": 1, "device": "cpu"})
+        study.set_user_attr("constraints", [])
+        store = FileSystemArtifactStore(str(artifact_dir(url)))
+        artifact_dir(url).mkdir(parents=True, exist_ok=True)
+        for i, config in enumerate(self.configs if configs is None else configs):
+            torch.manual_seed(i)
+            model = build_model(config)
+            trial = study.ask()
+            attrs = {"config": config_key(config), "family": config["family"], "scale": 2, "psnr_val": 30.0 + i,
+                     "latency_ms": 1.0 + i, "params": sum(p.numel() for p in model.parameters()), "seed": 0}
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            buffer = io.BytesIO()
+            torch.save(model.state_dict(), buffer)
+            path = tmp_path / f"w{i}.pt"
+            path.write_bytes(buffer.getvalue())
+            trial.set_user_attr("weights_artifact", upload_artifact(artifact_store=store, file_path=str(path),
+                                                                    study_or_trial=trial))
+            study.tell(trial, [attrs["psnr_val"], attrs["latency_ms"], attrs["params"]])
+        return url
+
+
+@pytest.fixture(scope="session")
+def make_study() -> StudyFactory:
+    """:class:`StudyFactory` (``make_study(tmp_path[, configs][, name])``; ``make_study.configs``)."""
+    return StudyFactory()
+
+
 @pytest.fixture
 def cli(capsys):
     """Run ``nas-sr ARGS...`` in-process; returns (exit status, stdout, stderr)."""

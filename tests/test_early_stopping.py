@@ -102,30 +102,20 @@ branches:
 """
 
 
-def test_search_with_mo_asha(tmp_path, cli):
+def test_search_with_mo_asha(tmp_path, cli, bundled_crops):
     """Real tiny trainings on the grid of a 7-config space; MO-ASHA stops some at a rung."""
-    import numpy as np
     import ray
     from optuna.trial import TrialState
 
-    from nas_sr.data import load_bundled
     from nas_sr.search.driver import SearchOptions, run_search
     from nas_sr.space import load_space
-
-    def crops(split, size):
-        out = []
-        for name, image in load_bundled(split):
-            h, w = image.shape[:2]
-            out.append((name, np.ascontiguousarray(image[(h - size) // 2:(h + size) // 2,
-                                                         (w - size) // 2:(w + size) // 2])))
-        return out
 
     (tmp_path / "tiny.yaml").write_text(TINY_SPACE)
     settings = {"max_steps": 18, "batch_size": 4, "patch_size": 12, "patches": 64, "resolution": [64, 64],
                 "latency": False, "log_every": 3}
     storage = f"sqlite:///{tmp_path}/db.sqlite"
-    opts = SearchOptions(space=load_space(tmp_path / "tiny.yaml"), train_images=crops("train", 96),
-                         val_sets={"val": crops("val", 48)}, study="es", storage=storage, trials=7,
+    opts = SearchOptions(space=load_space(tmp_path / "tiny.yaml"), train_images=bundled_crops("train", 96),
+                         val_sets={"val": bundled_crops("val", 48)}, study="es", storage=storage, trials=7,
                          workers=2, sampler="grid", settings=settings, objectives="psnr,params",
                          progress=False, early_stopping=EarlyStopping("mo-asha", 2, 3))
     # address="local": a new cluster of this test's own, even when another one runs on the machine

@@ -172,25 +172,14 @@ SEARCH_SETTINGS = {"max_steps": 2, "batch_size": 2, "patch_size": 12, "patches":
                    "resolution": [64, 64], "latency": False, "log_every": 1, "threads": 1}
 
 
-def _crops(split: str, size: int) -> list[tuple[str, np.ndarray]]:
-    from nas_sr.data import load_bundled
-
-    out = []
-    for name, image in load_bundled(split):
-        h, w = image.shape[:2]
-        out.append((name, np.ascontiguousarray(image[(h - size) // 2:(h + size) // 2,
-                                                     (w - size) // 2:(w + size) // 2])))
-    return out
-
-
-def test_search_over_efficient_sr(tmp_path: Path) -> None:
+def test_search_over_efficient_sr(tmp_path: Path, bundled_crops) -> None:
     from optuna.trial import TrialState
 
     from nas_sr.search.driver import SearchOptions, run_search
 
     options = SearchOptions(
-        space=load_space(SPACES / "efficient_sr.yaml"), train_images=_crops("train", 96),
-        val_sets={"val": _crops("val", 64)}, study="efficient", storage=f"sqlite:///{tmp_path}/db.sqlite",
+        space=load_space(SPACES / "efficient_sr.yaml"), train_images=bundled_crops("train", 96),
+        val_sets={"val": bundled_crops("val", 64)}, study="efficient", storage=f"sqlite:///{tmp_path}/db.sqlite",
         trials=3, workers=1, sampler="random", seed=SEARCH_SEED, objectives="psnr,params,flops",
         settings=dict(SEARCH_SETTINGS), progress=False)
     outcome = run_search(options)

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,14 +18,6 @@ VAPSR = {"family": "vapsr", "scale": 2, "num_feat": 8, "d_atten": 8, "num_block"
 HAS_ONNX = all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime"))
 
 
-def _make_study():
-    spec = importlib.util.spec_from_file_location("profile_tests", Path(__file__).with_name("test_profile.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_study
-
-
-make_study = _make_study()
 
 
 def built(config, seed=0):
@@ -96,7 +87,7 @@ def test_pth_is_read_by_read_state_dict(tmp_path):
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
 
-def test_cli_exports_the_trials_trained_weights(tmp_path, cli):
+def test_cli_exports_the_trials_trained_weights(tmp_path, cli, make_study):
     from nas_sr.export import load_pth, trial_state_dict
     from nas_sr.search.study import load_existing_study
 
@@ -115,14 +106,14 @@ def test_cli_exports_the_trials_trained_weights(tmp_path, cli):
     assert status == 0 and "any height and width" in text, err
 
 
-def test_cli_tolerance_failure_exits_1(tmp_path, cli):
+def test_cli_tolerance_failure_exits_1(tmp_path, cli, make_study):
     url = make_study(tmp_path)
     status, text, err = cli("export", "--study", "s", "--storage", url, "--trial", "0", "--format", "torchscript",
                             "--out", str(tmp_path / "t.pt"), "--tolerance", "-1")
     assert status == 1 and "differs from PyTorch" in err
 
 
-def test_cli_errors_are_one_line(tmp_path, cli, monkeypatch):
+def test_cli_errors_are_one_line(tmp_path, cli, monkeypatch, make_study):
     import optuna
 
     from nas_sr.search.study import load_existing_study

@@ -9,55 +9,10 @@ import torch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-CONFIGS = [
-    {"family": "esr-max", "scale": 2, "color": "y", "kernel_size": 3, "channels": 2},
-    {"family": "esr-tm", "scale": 2, "color": "y", "kernel_size": 5, "channels": 4},
-    {"family": "espcn", "scale": 2, "color": "y", "width1": 0, "width2": 3},
-]
 FAST = ["--resolution", "64x64", "--repeats", "3", "--warmup", "1", "--threads", "1"]
 
 
-def make_study(tmp_path, configs=CONFIGS, name="s"):
-    """A study as nas-sr search leaves it: COMPLETE trials with config, costs and a weights artifact."""
-    import io
-    import warnings
-
-    import optuna
-    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-
-    from nas_sr.models import build_model, config_key
-    from nas_sr.search.study import artifact_dir
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = f"sqlite:///{tmp_path}/study.db"
-    study = optuna.create_study(storage=url, study_name=name, directions=["maximize", "minimize", "minimize"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["psnr@val", "latency_ms", "params"])
-    study.set_user_attr("settings", {"batch_size": 4, "patch_size": 12, "patches": 64, "resolution": [64, 64],
-                                     "latency_repeats": 2, "log_every": 5, "threads": 1, "device": "cpu"})
-    study.set_user_attr("constraints", [])
-    store = FileSystemArtifactStore(str(artifact_dir(url)))
-    artifact_dir(url).mkdir(parents=True, exist_ok=True)
-    for i, config in enumerate(configs):
-        torch.manual_seed(i)
-        model = build_model(config)
-        trial = study.ask()
-        attrs = {"config": config_key(config), "family": config["family"], "scale": 2, "psnr_val": 30.0 + i,
-                 "latency_ms": 1.0 + i, "params": sum(p.numel() for p in model.parameters()), "seed": 0}
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        buffer = io.BytesIO()
-        torch.save(model.state_dict(), buffer)
-        path = tmp_path / f"w{i}.pt"
-        path.write_bytes(buffer.getvalue())
-        trial.set_user_attr("weights_artifact", upload_artifact(artifact_store=store, file_path=str(path),
-                                                                study_or_trial=trial))
-        study.tell(trial, [attrs["psnr_val"], attrs["latency_ms"], attrs["params"]])
-    return url
-
-
-def test_profile_records_per_device_columns(tmp_path, cli):
+def test_profile_records_per_device_columns(tmp_path, cli, make_study):
     from nas_sr.browse.query import open_study
 
     url = make_study(tmp_path)
@@ -93,11 +48,11 @@ def test_profile_records_per_device_columns(tmp_path, cli):
     assert json.loads(again.loc[0, "latency_device@box-1t"])["resolution"] == "64x64"
 
 
-def test_profile_onnxruntime_backend_and_default_label(tmp_path, cli):
+def test_profile_onnxruntime_backend_and_default_label(tmp_path, cli, make_study):
     pytest.importorskip("onnxruntime")
     from nas_sr.browse.query import open_study
 
-    url = make_study(tmp_path, CONFIGS[:1])
+    url = make_study(tmp_path, make_study.configs[:1])
     status, out, err = cli("profile", "--study", "s", "--storage", url, "--backend", "onnxruntime", *FAST)
     assert status == 0, err
     frame = open_study("s", url).trials()
@@ -105,10 +60,10 @@ def test_profile_onnxruntime_backend_and_default_label(tmp_path, cli):
     assert json.loads(frame.loc[0, "latency_device@cpu-fp32-ort"])["backend"].startswith("onnxruntime ")
 
 
-def test_profile_native_cpu_path_and_its_default_label(tmp_path, cli):
+def test_profile_native_cpu_path_and_its_default_label(tmp_path, cli, make_study):
     from nas_sr.browse.query import open_study
 
-    url = make_study(tmp_path, CONFIGS[:2])
+    url = make_study(tmp_path, make_study.configs[:2])
     status, out, err = cli("profile", "--study", "s", "--storage", url, "--trials", "all", "--cpu-path", "native",
                            *FAST)
     assert status == 0, err
@@ -148,18 +103,18 @@ def test_latency_spread_figures():
     assert result.cv == pytest.approx(4.0826 / 4.0, abs=1e-4)  # sample standard deviation / mean
 
 
-def test_missing_onnxruntime_is_one_line(tmp_path, cli, monkeypatch):
+def test_missing_onnxruntime_is_one_line(tmp_path, cli, monkeypatch, make_study):
     import sys
 
-    url = make_study(tmp_path, CONFIGS[:1])
+    url = make_study(tmp_path, make_study.configs[:1])
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     status, out, err = cli("profile", "--study", "s", "--storage", url, "--backend", "onnxruntime", *FAST)
     assert status == 2 and err.strip().count("\n") == 0
     assert "needs onnxruntime: pip install 'nas-sr[export]'" in err
 
 
-def test_profile_errors(tmp_path, cli):
-    url = make_study(tmp_path, CONFIGS[:1])
+def test_profile_errors(tmp_path, cli, make_study):
+    url = make_study(tmp_path, make_study.configs[:1])
     for args, message in [(["--trials", "7"], "no trial 7 in study 's' (trials 0..0)"),
                           (["--trials", "0,x"], "'x' is not a trial number"),
                           (["--label", "my pi"], "--label 'my pi'"),
@@ -170,7 +125,7 @@ def test_profile_errors(tmp_path, cli):
         assert status == 2 and message in err and err.strip().count("\n") == 0, err
 
 
-def test_export_profile_merge_round_trip(tmp_path, cli):
+def test_export_profile_merge_round_trip(tmp_path, cli, make_study):
     from nas_sr.browse.query import open_study
     from nas_sr.export import find_trial, trial_state_dict
     from nas_sr.search.study import load_existing_study
@@ -205,11 +160,11 @@ def test_export_profile_merge_round_trip(tmp_path, cli):
     assert status == 2 and "exists" in err
 
 
-def test_merge_refuses_a_config_mismatch(tmp_path, cli):
+def test_merge_refuses_a_config_mismatch(tmp_path, cli, make_study):
     from nas_sr.profile import set_finished_user_attrs
     from nas_sr.search.study import load_existing_study
 
-    url = make_study(tmp_path, CONFIGS[:2])
+    url = make_study(tmp_path, make_study.configs[:2])
     pi = tmp_path / "pi.db"
     assert cli("study", "export", "--study", "s", "--storage", url, "--out", str(pi))[0] == 0
     copy = load_existing_study("s", f"sqlite:///{pi}")
@@ -219,13 +174,13 @@ def test_merge_refuses_a_config_mismatch(tmp_path, cli):
     assert "latency_ms@pi" not in load_existing_study("s", url).trials[0].user_attrs
 
 
-def test_finished_trial_attrs_and_journal_refused(tmp_path):
+def test_finished_trial_attrs_and_journal_refused(tmp_path, make_study):
     import optuna
 
     from nas_sr.profile import set_finished_user_attrs
     from nas_sr.search.study import load_existing_study, open_storage
 
-    url = make_study(tmp_path, CONFIGS[:1])
+    url = make_study(tmp_path, make_study.configs[:1])
     study = load_existing_study("s", url)
     with pytest.raises(RuntimeError):  # what Optuna itself allows: not on a finished trial
         study._storage.set_trial_user_attr(study.trials[0]._trial_id, "x", 1)
@@ -238,7 +193,7 @@ def test_finished_trial_attrs_and_journal_refused(tmp_path):
         set_finished_user_attrs(journal, {0: {"latency_ms@a": 1.0}})
 
 
-def test_within_noise_flags_neighbours_closer_than_their_spread(tmp_path):
+def test_within_noise_flags_neighbours_closer_than_their_spread(tmp_path, make_study):
     from nas_sr.browse.query import open_study
     from nas_sr.profile import set_finished_user_attrs, within_noise
     from nas_sr.search.study import load_existing_study

@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _make_study():
-    spec = importlib.util.spec_from_file_location("profile_tests", Path(__file__).with_name("test_profile.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_study
 
 
-make_study = _make_study()
-
-
-def crops(split: str, size: int) -> list[tuple[str, np.ndarray]]:
-    from nas_sr.data import load_bundled
-
-    out = []
-    for name, image in load_bundled(split):
-        h, w = image.shape[:2]
-        out.append((name, np.ascontiguousarray(image[(h - size) // 2:(h + size) // 2, (w - size) // 2:(w + size) // 2])))
-    return out
-
-
-def test_retrain_records_a_linked_trial_with_its_own_weights(tmp_path):
+def test_retrain_records_a_linked_trial_with_its_own_weights(tmp_path, make_study, bundled_crops):
     from nas_sr.export import trial_model, trial_state_dict
     from nas_sr.export.retrain import retrain_trial
     from nas_sr.search.study import load_existing_study
 
     url = make_study(tmp_path)
-    new = retrain_trial("s", url, 1, 30, None, crops("train", 96), {"val": crops("val", 64)})
+    new = retrain_trial("s", url, 1, 30, None, bundled_crops("train", 96), {"val": bundled_crops("val", 64)})
     assert new.state.name == "COMPLETE", new.user_attrs.get("fail_reason")
     study = load_existing_study("s", url)
     original = study.trials[1]
@@ -52,7 +31,7 @@ def test_retrain_records_a_linked_trial_with_its_own_weights(tmp_path):
     assert trial_model(new, url) is not None
 
 
-def test_retrain_cli(tmp_path, cli):
+def test_retrain_cli(tmp_path, cli, make_study):
     url = make_study(tmp_path)
     status, out, err = cli("retrain", "--study", "s", "--storage", url, "--trial", "0", "--steps", "20",
                            "--threads", "1")
