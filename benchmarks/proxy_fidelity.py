@@ -12,9 +12,12 @@ configurations, and within each family), the mean gap to the table, and the trai
 candidate (mean and max, seconds). The last line is a JSON object with these figures.
 
 Step budgets, not time budgets, so that a loaded machine changes the time, not the result.
-Runs ``--workers`` candidates at once, one torch thread each.
+Batches are ``TrainSettings``' (8 LR patches of 12 px) unless ``--batch-size`` / ``--patch-size``
+say otherwise (``nas-sr search`` trains on 16 of 24 px). Runs ``--workers`` candidates at once,
+one torch thread each.
 
     python benchmarks/proxy_fidelity.py [--scale 2] [--n 42] [--budgets 250,1000,3000] [--workers 2]
+        [--batch-size 16 --patch-size 24]
 """
 
 from __future__ import annotations
@@ -59,18 +62,19 @@ def sample_configs(scale: int, n: int, seed: int, stale: set[str]) -> list[dict[
 _DATA: dict[str, Any] = {}
 
 
-def _train_one(job: tuple[dict[str, Any], int, int]) -> dict[str, Any]:
+def _train_one(job: tuple[dict[str, Any], int, int, dict[str, int]]) -> dict[str, Any]:
     import torch
 
     from nas_sr.data import load_folder
     from nas_sr.train import TrainSettings, train
 
-    config, steps, seed = job
+    config, steps, seed, batches = job
+    settings = TrainSettings(max_steps=steps, seed=seed, threads=1, **batches)
     torch.set_num_threads(1)
     if not _DATA:  # once per worker process
-        _DATA["train"] = load_folder(SHARED / "datasets" / "T91", config["scale"], TrainSettings().patch_size)
+        _DATA["train"] = load_folder(SHARED / "datasets" / "T91", config["scale"], settings.patch_size)
         _DATA["val"] = {name: load_folder(SHARED / "datasets" / name) for name in VAL_SETS}
-    result = train(config, _DATA["train"], _DATA["val"], TrainSettings(max_steps=steps, seed=seed, threads=1))
+    result = train(config, _DATA["train"], _DATA["val"], settings)
     psnr = statistics.fmean(result.metrics[f"psnr_{name}"] for name in VAL_SETS)
     return {"config": config, "steps": steps, "psnr": psnr, "seconds": result.seconds}
 
@@ -91,10 +95,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=42, help="configurations (default 42)")
     parser.add_argument("--budgets", default="250,1000,3000", help="step budgets, comma-separated")
     parser.add_argument("--workers", type=int, default=2, help="candidates trained at once")
+    parser.add_argument("--batch-size", type=int, help="LR patches a step (default: TrainSettings')")
+    parser.add_argument("--patch-size", type=int, help="LR patch side (default: TrainSettings')")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write every run here")
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
+    batches = {k: v for k, v in (("batch_size", args.batch_size), ("patch_size", args.patch_size)) if v}
     if not (SHARED / "esr" / "tests.pkl").is_file():
         raise SystemExit(f"proxy_fidelity: the edge-SR table is not at {SHARED}/esr (set NAS_SR_SHARED)")
     with open(SHARED / "esr" / "tests.pkl", "rb") as f:
@@ -104,8 +111,9 @@ def main() -> None:
     families = sorted({c["family"] for c in configs})
     counts = ", ".join(f"{f} {sum(c['family'] == f for c in configs)}" for f in families)
     print(f"{len(configs)} x{args.scale} configurations ({counts}), "
-          f"step budgets {budgets}, {args.workers} at once, validation {'+'.join(VAL_SETS)}", flush=True)
-    jobs = [(c, b, args.seed) for b in budgets for c in configs]
+          f"step budgets {budgets}, {args.workers} at once, validation {'+'.join(VAL_SETS)}"
+          f"{', ' + str(batches) if batches else ''}", flush=True)
+    jobs = [(c, b, args.seed, batches) for b in budgets for c in configs]
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
@@ -115,7 +123,7 @@ def main() -> None:
                 print(f"  {len(runs)}/{len(jobs)} runs, {time.perf_counter() - started:.0f} s", flush=True)
     reference = {esr_id_from_config(c): statistics.fmean(table[esr_id_from_config(c)][f"psnr_{s}"] for s in VAL_SETS)
                  for c in configs}
-    summary: dict[str, Any] = {"scale": args.scale, "n": len(configs), "budgets": {}}
+    summary: dict[str, Any] = {"scale": args.scale, "n": len(configs), **batches, "budgets": {}}
     print(f"\n{'steps':>6} {'kendall':>8} {'spearman':>9} {'gap dB':>7} {'s/cand':>7} {'max s':>6}   per-family tau")
     for budget in budgets:
         done = [r for r in runs if r["steps"] == budget]

@@ -126,14 +126,18 @@ def test_costs_known_before_training_include_parameters(shared):
 def test_cost_aware_records_why(instance_b2):
     from nas_sr.bench.runner import run_strategy
 
-    curve, study = run_strategy(instance_b2, "cost-aware", 12, 0)
+    curve, study = run_strategy(instance_b2, "cost-aware", 16, 0)
     trials = study.get_trials()
-    assert len({t.user_attrs["config"] for t in trials}) == 12  # no repeats
+    assert len({t.user_attrs["config"] for t in trials}) == 16  # no repeats
     initial = [t for t in trials if t.user_attrs["proposal"] == "initial design"]
-    assert {t.user_attrs["family"] for t in initial} == {"bicubic", "esr-max", "esr-tm", "esr-tr", "esr-cnn",
-                                                         "espcn", "fsrcnn"}
+    # each family's smallest and largest configuration (bicubic has one): 1 + 6 x 2
+    assert len(initial) == 13
+    for family in ("esr-max", "esr-tm", "esr-tr", "esr-cnn", "espcn", "fsrcnn"):
+        sizes = [instance_b2.parameters[k] for k in instance_b2.rows if f'"family":"{family}"' in k]
+        tried = sorted(t.user_attrs["table_parameters"] for t in initial if t.user_attrs["family"] == family)
+        assert tried == [min(sizes), max(sizes)]
     chosen = [t for t in trials if t.user_attrs["proposal"] == "expected HV improvement"]
-    assert len(chosen) == 12 - len(initial) > 0
+    assert len(chosen) == 16 - len(initial) > 0
     for t in chosen:
         assert t.user_attrs["predicted_objective"] == "psnr"
         assert 25 < t.user_attrs["predicted_mean"] < 40 and t.user_attrs["predicted_std"] >= 0

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -39,21 +38,11 @@ REQUIRED_ATTRS = ("config", "family", "scale", "psnr_val", "ssim_val", "flops", 
                   "steps", "seconds", "seed", "nas_sr_version", "weights_artifact")
 
 
-def crops(split: str, size: int) -> list[tuple[str, np.ndarray]]:
-    from nas_sr.data import load_bundled
-
-    out = []
-    for name, image in load_bundled(split):
-        h, w = image.shape[:2]
-        out.append((name, np.ascontiguousarray(image[(h - size) // 2:(h + size) // 2, (w - size) // 2:(w + size) // 2])))
-    return out
-
-
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict:
+def data(tmp_path_factory, bundled_crops) -> dict:
     """Tiny crops of the bundled photos, in memory and as folders, and the tiny space file."""
     root = tmp_path_factory.mktemp("search_data")
-    sets = {"train": crops("train", 96), "val": crops("val", 64)}
+    sets = {"train": bundled_crops("train", 96), "val": bundled_crops("val", 64)}
     for split, images in sets.items():
         (root / split).mkdir()
         for name, image in images:

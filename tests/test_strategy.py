@@ -72,18 +72,21 @@ def fake_trial(config, settings, data):
             "weights": buffer.getvalue()}
 
 
-def test_cost_aware_in_a_real_search(tmp_path):
+def test_cost_aware_is_the_default_of_a_real_search(tmp_path):
     import ray
     from optuna.trial import TrialState
 
+    from nas_sr.cli import build_parser
     from nas_sr.search.driver import SearchOptions, run_search
     from nas_sr.space import SearchSpace
+
+    assert build_parser().parse_args(["search"]).sampler == "cost-aware"  # `nas-sr search` with no arguments
 
     settings = {"latency": False, "resolution": [64, 64], "cost_cache": str(tmp_path / "costs.json")}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         opts = SearchOptions(space=SearchSpace.from_dict(SPACE), train_images=[], val_sets={"val": []}, study="ca",
-                             storage=f"sqlite:///{tmp_path}/db.sqlite", trials=8, workers=2, sampler="cost-aware",
+                             storage=f"sqlite:///{tmp_path}/db.sqlite", trials=8, workers=2,
                              objectives="psnr,params,flops", settings=settings, progress=False, trial_fn=fake_trial)
         outcome = run_search(opts)
     finally:
@@ -95,11 +98,27 @@ def test_cost_aware_in_a_real_search(tmp_path):
     assert all(t.user_attrs["sampler"] == "cost-aware" for t in trials)
     initial = [t for t in trials if t.user_attrs["proposal"] == "initial design"]
     assert len(initial) == 5 and {t.user_attrs["family"] for t in initial} == {"esr-max", "esr-tm"}
-    for t in trials:
-        if t.user_attrs["proposal"] == "expected HV improvement":
-            assert t.user_attrs["predicted_objective"] == "psnr@val"
-            assert np.isfinite(t.user_attrs["predicted_mean"]) and t.user_attrs["predicted_std"] >= 0
-            assert t.user_attrs["acquisition"] >= 0
+    chosen = [t for t in trials if t.user_attrs["proposal"] == "expected HV improvement"]
+    assert len(chosen) == 8 - len(initial)
+    for t in chosen:
+        assert t.user_attrs["predicted_objective"] == "psnr@val"
+        assert np.isfinite(t.user_attrs["predicted_mean"]) and t.user_attrs["predicted_std"] >= 0
+        assert t.user_attrs["acquisition"] >= 0
     assert len(initial) < 8
     # the candidates' costs came from the cost cache the trials share
     assert (tmp_path / "costs.json").is_file()
+
+
+def test_candidate_flops_scale_from_a_small_input(tmp_path):
+    """Candidates' FLOPs are counted on a 64x64 LR input and scaled by the pixel ratio: for
+    convolutions that is the count at the search's resolution."""
+    from nas_sr.cost import model_cost
+    from nas_sr.search.driver import candidate_cost_fn
+
+    cost = candidate_cost_fn({"resolution": (1920, 1080), "cost_cache": str(tmp_path / "costs.json")})
+    for config in ({"family": "esr-cnn", "scale": 2, "channels": 4, "width1": 3, "width2": 6},
+                   {"family": "fsrcnn", "scale": 3, "features": 19, "shrink": 6, "mapping_layers": 2}):
+        full = model_cost(config, (1920, 1080))
+        assert cost(config) == {"params": full.params, "flops": pytest.approx(full.flops, rel=1e-9)}
+        # no objective or constraint needs FLOPs: the parameters alone, no forward pass
+        assert candidate_cost_fn({"resolution": (1920, 1080)}, flops=False)(config) == {"params": full.params}

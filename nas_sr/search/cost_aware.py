@@ -2,12 +2,17 @@
 
 Costs (parameters, FLOPs) need no training, so the strategy knows them for every candidate: all
 configurations of a finite space (up to :data:`MAX_CANDIDATES`), else a seeded random sample of
-that many. Candidates that violate a constraint on a known cost are never proposed. After a small
-initial design (spread over each family's cost quantiles), each proposal is the untrained
-candidate of highest **expected hypervolume improvement** (EHVI) of the front of the trained
-trials, under a Gaussian-process model of the objective that needs training (PSNR), fitted on
-the trained candidates (scikit-learn's ``GaussianProcessRegressor``; features: one-hot family
-and scale, log costs, each family's hyper-parameters). The EHVI is exact, not sampled: with one
+:data:`SAMPLED_CANDIDATES`. Candidates that violate a constraint on a known cost are never
+proposed. After a small initial design (each family's smallest and largest candidate by the first
+known cost: they bound the family's curve), each proposal is the untrained candidate of highest **expected hypervolume
+improvement** (EHVI) of the front of the trained trials, under a Gaussian-process model of the
+objective that needs training (PSNR), fitted on the trained candidates (scikit-learn's
+``GaussianProcessRegressor``; features: one-hot family and scale, log costs, each family's
+hyper-parameters, sizes that span a factor of 4 or more on a log scale). Its kernel is a Matern
+term plus a linear one (within a family PSNR mostly rises with its sizes), with a noise floor
+(neighbouring sizes are never exactly on a smooth curve); its standard deviations are scaled so
+that the trained trials' leave-one-out errors are one standard deviation typical (a calibration
+in closed form from the fitted kernel matrix). The EHVI is exact, not sampled: with one
 uncertain objective the improvement is a piecewise-linear function of it, whose expectation
 under a normal prediction has a closed form (:func:`expected_hvi`). Other objectives unknown
 before training (latency when it is measured with the trial) are predicted by their own model's
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
 
 #: Candidates scored per proposal: every configuration of a finite space up to this many, else a sample.
 MAX_CANDIDATES = 2000
+#: Size of that sample (larger spaces): building a big model to count its costs takes up to ~70 ms.
+SAMPLED_CANDIDATES = 500
 #: Reference point on the strategy's unit scales (every axis).
 REFERENCE = -0.1
 
@@ -54,8 +61,9 @@ class Candidate:
 
 def candidates(space: "SearchSpace", cost_fn: CostFn, seed: int = 0,
                limit: int = MAX_CANDIDATES) -> list[Candidate]:
-    """Every configuration of a finite space of at most ``limit``, else ``limit`` random draws
-    (Optuna's random sampler over ``space.suggest``), each once, with its costs."""
+    """Every configuration of a finite space of at most ``limit``, else ``min(limit,
+    SAMPLED_CANDIDATES)`` random draws (Optuna's random sampler over ``space.suggest``), each once,
+    with its costs."""
     import optuna
     from optuna.trial import FixedTrial
 
@@ -69,7 +77,7 @@ def candidates(space: "SearchSpace", cost_fn: CostFn, seed: int = 0,
         study = optuna.create_study(storage=optuna.storages.InMemoryStorage(),
                                     sampler=optuna.samplers.RandomSampler(seed=seed))
         drawn = []
-        for _ in range(limit):
+        for _ in range(min(limit, SAMPLED_CANDIDATES)):
             trial = study.ask()
             space.suggest(trial)
             drawn.append(dict(trial.params))
@@ -84,8 +92,9 @@ def candidates(space: "SearchSpace", cost_fn: CostFn, seed: int = 0,
 
 def features(configs: Sequence[Mapping[str, Any]], costs: Sequence[Mapping[str, float]]) -> "np.ndarray":
     """Model inputs in [0, 1]: one-hot family and scale, each cost (log10 when positive and spread
-    over a decade or more), each family's hyper-parameters (0 for other families; categorical
-    values one-hot).
+    over a decade or more), each family's hyper-parameters (0 for other families; log(1 + v) when
+    non-negative and spread over a factor of 4 or more, as sizes act by ratios; categorical values
+    one-hot).
 
     >>> x = features([{"family": "a", "scale": 2, "k": 1}, {"family": "b", "scale": 2, "k": 3}],
     ...              [{"params": 10.0}, {"params": 1000.0}])
@@ -110,7 +119,10 @@ def features(configs: Sequence[Mapping[str, Any]], costs: Sequence[Mapping[str, 
             values = [configs[i].get(key) for i in rows]
             if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
                 column = np.zeros(len(configs))
-                column[rows] = _unit(np.array(values, dtype=float)) if len(set(values)) > 1 else 1.0
+                numbers = np.array(values, dtype=float)
+                if numbers.min() >= 0 and numbers.max() >= 4 * max(numbers.min(), 1.0):
+                    numbers = np.log1p(numbers)
+                column[rows] = _unit(numbers) if len(set(values)) > 1 else 1.0
                 columns.append(column)
             else:
                 for value in sorted(set(map(str, values))):
@@ -208,9 +220,19 @@ class CostAwareStrategy(Strategy):
     floor_quantile = 0.25
     #: Shortest length-scale of the model (features are in [0, 1]): no candidate is an island.
     min_length_scale = 0.1
+    #: Smallest noise variance of the model (on the normalised objective): neighbouring sizes of a
+    #: family differ by more than a smooth curve says, so no prediction is certain.
+    noise_floor = 1e-2
+    #: Bounds of the factor on predicted standard deviations that makes the trained trials'
+    #: leave-one-out errors one standard deviation typical (median |z| = 0.6745).
+    std_scale_bounds = (0.3, 3.0)
     #: The model's hyper-parameters are fitted again every this many trained trials (in between:
     #: the last ones, on all the data).
     refit_every = 5
+    #: Initial design: this many candidates per family (its smallest, its largest, then inner ones),
+    #: at most ``max_initial`` in all.
+    per_family = 2
+    max_initial = 16
 
     def __init__(self, space: "SearchSpace", objectives: Sequence["Objective"], cost_fn: CostFn, *,
                  constraints: Sequence["Constraint"] = (), seed: int = 0, initial: int | None = None,
@@ -244,26 +266,29 @@ class CostAwareStrategy(Strategy):
         return pool
 
     def _initial_design(self, pool: list[Candidate]) -> list[int]:
-        """Candidate indices spread over each family's cost quantiles, families in turn."""
+        """Candidate indices: each family's smallest and largest, then (if more are wanted) one
+        drawn from each of the families' inner cost-quantile bins, families in turn."""
         import numpy as np
 
         rng = np.random.default_rng(self.seed)
         families = sorted({c.config["family"] for c in pool})
-        wanted = self.initial if self.initial is not None else min(10, max(5, len(families)))
+        wanted = (self.initial if self.initial is not None
+                  else min(self.max_initial, max(5, self.per_family * len(families))))
         # "Size": the first known cost objective, smaller is cheaper (else the first cost there is).
         axis = self.known_axes[0] if self.known_axes else None
         key = self.objectives[axis].key if axis is not None else min(pool[0].costs, default=None) if pool else None
         sign = -1.0 if axis is not None and self.objectives[axis].direction == "maximize" else 1.0
         size = np.array([sign * float(c.costs.get(key, 0.0)) if key else 0.0 for c in pool])
-        picks = math.ceil(wanted / max(1, len(families)))
+        picks = max(2, math.ceil(wanted / max(1, len(families))))
         per_family = []
         for family in families:
             members = sorted((i for i, c in enumerate(pool) if c.config["family"] == family), key=lambda i: size[i])
-            # One candidate drawn (seeded) from each of ``picks`` equal cost-quantile bins.
-            bins = [members[int(j / picks * len(members)):max(int(j / picks * len(members)) + 1,
-                                                               int((j + 1) / picks * len(members)))]
-                    for j in range(picks)]
-            chosen = [b[int(rng.integers(len(b)))] for b in bins]
+            inner = members[1:-1]
+            bins = [inner[int(j / (picks - 2) * len(inner)):max(int(j / (picks - 2) * len(inner)) + 1,
+                                                                 int((j + 1) / (picks - 2) * len(inner)))]
+                    for j in range(picks - 2)] if inner else []
+            # The extremes bound the family's curve; inner ones are drawn (seeded) from cost-quantile bins.
+            chosen = [members[0], members[-1]] + [b[int(rng.integers(len(b)))] for b in bins if b]
             per_family.append(list(dict.fromkeys(chosen)))
         order = [f[j] for j in range(picks) for f in per_family if j < len(f)]
         return order[:wanted]
@@ -332,14 +357,16 @@ class CostAwareStrategy(Strategy):
         name = self.objectives[m].name
         return Proposal(dict(pool[i].params), {
             "proposal": "expected HV improvement", "predicted_objective": name,
-            "predicted_mean": float(mean[i]), "predicted_std": float(std[i]), "acquisition": float(score[best])})
+            "predicted_mean": float(self._sign[m] * mean[i]), "predicted_std": float(std[i]),
+            "acquisition": float(score[best])})
 
     def _predict(self, axis: int, rows: "np.ndarray", target: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
         """Mean and standard deviation of objective ``axis`` (bigger-is-better sign) for every candidate."""
         import numpy as np
+        import scipy.linalg
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+        from sklearn.gaussian_process.kernels import ConstantKernel, DotProduct, Matern, WhiteKernel
         from threadpoolctl import threadpool_limits
 
         x = self._features
@@ -352,13 +379,19 @@ class CostAwareStrategy(Strategy):
             kernel = (ConstantKernel(1.0, (1e-2, 1e2))
                       * Matern(length_scale=np.ones(x.shape[1]), length_scale_bounds=(self.min_length_scale, 1e3),
                                nu=2.5)
-                      + WhiteKernel(1e-3, (1e-6, 1e-1)))
-        model = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self.seed,
-                                         optimizer="fmin_l_bfgs_b" if refit else None)
+                      + WhiteKernel(max(1e-3, self.noise_floor), (self.noise_floor, 1e-1)))
+            # A linear term: within a family the objective mostly rises (or falls) with its sizes.
+            kernel = kernel + ConstantKernel(0.1, (1e-3, 1e2)) * DotProduct(1.0, "fixed")
         # One BLAS thread: on small matrices more threads only wait on each other (10x slower on 2 cores).
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore", ConvergenceWarning)
+            model = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self.seed,
+                                             optimizer="fmin_l_bfgs_b" if refit else None)
             model.fit(x[rows], target)
             mean, std = model.predict(x, return_std=True)
+        if len(rows) >= 8:  # calibrate: leave-one-out z-scores of the trained trials (closed form)
+            inverse = scipy.linalg.cho_solve((model.L_, True), np.eye(len(rows)))
+            z = model.alpha_.ravel() / np.sqrt(np.diag(inverse))
+            std = std * float(np.clip(np.median(np.abs(z)) / 0.6745, *self.std_scale_bounds))
         self._kernels[axis] = model.kernel_  # the next fit starts from these hyper-parameters
         return mean, std

@@ -4,8 +4,8 @@ A :class:`Strategy` gives the study its Optuna sampler and may :meth:`~Strategy.
 trial's parameters itself; a proposal is enqueued (``study.enqueue_trial``) and asked like any trial,
 so the study stays a plain Optuna study whatever the strategy. Optuna's samplers (``tpe``,
 ``nsga2``, ``random``) propose nothing: their sampler chooses in ``study.ask``. ``grid`` walks every
-configuration; ``cost-aware`` (:mod:`nas_sr.search.cost_aware`) spends trainings where the front can
-still grow. :func:`next_trial` is the one "ask for the next configuration" step of the search driver
+configuration; ``cost-aware`` (:mod:`nas_sr.search.cost_aware`, the default of ``nas-sr search``)
+spends trainings where the front can still grow. :func:`next_trial` is the one "ask for the next configuration" step of the search driver
 and of the benchmark (:mod:`nas_sr.bench`).
 
 >>> from nas_sr.space import SearchSpace
