@@ -124,10 +124,10 @@ def test_ctrl_c_after_some_results_keeps_them(ray_cluster, tmp_path, monkeypatch
 
     real_wait, seen = driver._Runner.wait_one, []
 
-    def wait_then_interrupt(self, refs):
+    def wait_then_interrupt(self, refs, poll):
         if len(seen) == 3:
             raise KeyboardInterrupt
-        ref, result = real_wait(self, refs)
+        ref, result = real_wait(self, refs, poll)
         seen.append(result.get("state"))
         return ref, result
 
