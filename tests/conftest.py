@@ -69,6 +69,22 @@ def bundled_crops():
     return centre_crops
 
 
+@pytest.fixture(scope="session")
+def photos():
+    """The bundled training photos (scikit-image's), full size."""
+    from nas_sr.data import load_bundled
+
+    return load_bundled("train")
+
+
+@pytest.fixture(scope="session")
+def val_photos():
+    """The bundled validation photos, full size."""
+    from nas_sr.data import load_bundled
+
+    return load_bundled("val")
+
+
 class StudyFactory:
     """Makes a study as ``nas-sr search`` leaves it: COMPLETE trials of ``configs`` with config,
     costs and a weights artifact (random weights, seeded per trial); returns its SQLite URL."""

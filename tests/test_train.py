@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from nas_sr import build_model
-from nas_sr.data import load_bundled
 from nas_sr.models.upscaler import torch_upscaler
 from nas_sr.protocol import evaluate
 from nas_sr.train import (
@@ -28,16 +27,6 @@ from nas_sr.train import trainer as trainer_module
 MAX = {"family": "esr-max", "scale": 2, "kernel_size": 3, "channels": 4}
 TINY = TrainSettings(max_steps=20, batch_size=8, patch_size=12, patches=256, lr=5e-3, threads=1,
                      log_every=10)
-
-
-@pytest.fixture(scope="module")
-def photos():
-    return load_bundled("train")
-
-
-@pytest.fixture(scope="module")
-def val_photos():
-    return load_bundled("val")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from nas_sr import build_model
-from nas_sr.data import load_bundled
 from nas_sr.protocol import evaluate
 from nas_sr.train import TrainSettings, train
 
@@ -21,16 +20,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 #: The bundled validation photos at x2, MATLAB bicubic (uint8 Y): the baseline to beat.
 BICUBIC_VAL_PSNR = 32.89
 STEPS = 1000
-
-
-@pytest.fixture(scope="module")
-def photos():
-    return load_bundled("train")
-
-
-@pytest.fixture(scope="module")
-def val_photos():
-    return load_bundled("val")
 
 
 def flat_response(model: torch.nn.Module, levels: list[int]) -> list[float]:

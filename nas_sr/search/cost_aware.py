@@ -295,7 +295,6 @@ class CostAwareStrategy(Strategy):
 
     # -- proposing --------------------------------------------------------------------------------
     def propose(self, study: "optuna.Study", known: Mapping[str, int]) -> Proposal | None:
-        import numpy as np
         from optuna.trial import TrialState
 
         pool = self._prepare()
@@ -379,7 +378,7 @@ class CostAwareStrategy(Strategy):
             kernel = (ConstantKernel(1.0, (1e-2, 1e2))
                       * Matern(length_scale=np.ones(x.shape[1]), length_scale_bounds=(self.min_length_scale, 1e3),
                                nu=2.5)
-                      + WhiteKernel(max(1e-3, self.noise_floor), (self.noise_floor, 1e-1)))
+                      + WhiteKernel(self.noise_floor, (self.noise_floor, 1e-1)))
             # A linear term: within a family the objective mostly rises (or falls) with its sizes.
             kernel = kernel + ConstantKernel(0.1, (1e-3, 1e2)) * DotProduct(1.0, "fixed")
         # One BLAS thread: on small matrices more threads only wait on each other (10x slower on 2 cores).
