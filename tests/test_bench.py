@@ -145,6 +145,25 @@ def test_cost_aware_records_why(instance_b2):
     assert curve[-1] > curve[len(initial) - 1]
 
 
+def test_cost_aware_initial_design_is_seeded(instance_b2):
+    """Beyond each family's extremes, a long search's initial design draws inner candidates with
+    its seed (so a median over seeds is over different runs); a short one keeps its trials for the
+    model."""
+    from nas_sr.search.cost_aware import CostAwareStrategy
+
+    def design(seed, trials):
+        strategy = CostAwareStrategy(instance_b2.space, instance_b2.objectives, instance_b2.cost_attrs,
+                                     seed=seed, trials=trials)
+        pool = strategy._prepare()
+        return [pool[i].key for i in strategy._order]
+
+    first, second = design(0, 100), design(1, 100)
+    assert len(first) == len(second) == CostAwareStrategy.max_initial == 16
+    assert first[:13] == second[:13]  # the 13 extremes, in the same order
+    assert first[13:] != second[13:] and not set(first[13:]) & set(first[:13])
+    assert design(0, 20) == first[:13]  # 20 trials: the extremes only
+
+
 def test_cli_json_shape(cli, shared):
     status, out, err = cli("bench", "esr", "--table", str(shared / "esr" / "tests.pkl"), "--trust-pickle",
                            "--problem", "C", "--scale", "4", "--strategy", "random", "--budget", "15", "--seeds", "2",

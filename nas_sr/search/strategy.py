@@ -134,7 +134,7 @@ def make_strategy(name: str, space: "SearchSpace", objectives: Sequence["Objecti
 
         if cost_fn is None:
             raise ValueError("the cost-aware strategy needs a cost function for its candidates")
-        return CostAwareStrategy(space, objectives, cost_fn, constraints=constraints, seed=seed)
+        return CostAwareStrategy(space, objectives, cost_fn, constraints=constraints, seed=seed, trials=trials)
     raise ValueError(f"unknown sampler {name!r} (expected one of {', '.join(STRATEGIES)})")
 
 
