@@ -16,8 +16,8 @@ Batches are ``TrainSettings``' (8 LR patches of 12 px) unless ``--batch-size`` /
 say otherwise (``nas-sr search`` trains on 16 of 24 px). Runs ``--workers`` candidates at once,
 one torch thread each.
 
-    python benchmarks/proxy_fidelity.py [--scale 2] [--n 42] [--budgets 250,1000,3000] [--workers 2] [--train-seeds 1]
-        [--batch-size 16 --patch-size 24]
+    python benchmarks/proxy_fidelity.py [--scale 2] [--n 42] [--budgets 250,1000,3000] [--workers 2]
+        [--batch-size 16 --patch-size 24] [--train-seeds 1]
 """
 
 from __future__ import annotations
@@ -81,9 +81,11 @@ def _train_one(job: tuple[dict[str, Any], int, int, dict[str, int]]) -> dict[str
 
 def _mean_over_seeds(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One run per configuration: PSNR the mean over its training seeds, seconds their sum."""
+    from nas_sr.models.registry import config_key
+
     by_config: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        by_config.setdefault(json.dumps(run["config"], sort_keys=True), []).append(run)
+        by_config.setdefault(config_key(run["config"]), []).append(run)
     return [{"config": group[0]["config"], "steps": group[0]["steps"],
              "psnr": statistics.fmean(r["psnr"] for r in group), "seconds": sum(r["seconds"] for r in group),
              "psnr_first_seed": group[0]["psnr"]} for group in by_config.values()]
