@@ -123,3 +123,32 @@ def test_candidate_flops_scale_from_a_small_input(tmp_path):
         assert cost(config) == {"params": full.params, "flops": pytest.approx(full.flops, rel=1e-9)}
         # no objective or constraint needs FLOPs: the parameters alone, no forward pass
         assert candidate_cost_fn({"resolution": (1920, 1080)}, flops=False)(config) == {"params": full.params}
+
+
+def test_a_failed_training_does_not_drag_its_neighbours_down():
+    """A trained value far under the rest (a training that failed) is censored at the floor: the
+    prediction for its untried neighbour stays near the family's trend, where an uncensored fit
+    pulls it down."""
+    from nas_sr.search.cost_aware import CostAwareStrategy
+    from nas_sr.search.objectives import Objective
+    from nas_sr.space import SearchSpace
+
+    space = SearchSpace.from_dict({"name": "one", "scales": [2], "color": "y", "branches": [
+        {"family": "esr-max", "params": {"kernel_size": [3], "channels": {"low": 1, "high": 16}}}]})
+    objectives = [Objective("psnr", "psnr", "maximize"), Objective("params", "params", "minimize")]
+    strategy = CostAwareStrategy(space, objectives, lambda c: {"params": 9.0 * c["channels"]})
+    pool = strategy._prepare()
+    channels = np.array([c.config["channels"] for c in pool])
+    trend = 30.0 + np.log2(channels)  # PSNR rises with the width
+    trained = np.flatnonzero(channels != 9)
+    target = trend[trained].copy()
+    target[channels[trained] == 8] = 25.0  # width 8 failed to train
+    neighbour = int(np.flatnonzero(channels == 9)[0])
+
+    def predicted(noise):
+        strategy.censored_noise, strategy._kernels = noise, {}
+        mean, _ = strategy._predict(0, trained, target)
+        return mean[neighbour]
+
+    assert abs(predicted(CostAwareStrategy.censored_noise) - trend[neighbour]) < 0.05  # measured: 0.005
+    assert predicted(0.0) < trend[neighbour] - 0.1  # measured: 0.22 low
