@@ -15,11 +15,12 @@ term plus a linear one (within a family PSNR mostly rises with its sizes), with 
 feature's range (else it extrapolates with false certainty); trained values below a floor (a
 quantile of them: perhaps failed trainings) are raised to it and taken as censored, with a large
 noise; its standard deviations are scaled so that the trained trials' leave-one-out errors are
-one standard deviation typical (a calibration in closed form from the fitted kernel matrix). The EHVI is exact, not sampled: with one
-uncertain objective the improvement is a piecewise-linear function of it, whose expectation
-under a normal prediction has a closed form (:func:`expected_hvi`). Other objectives unknown
-before training (latency when it is measured with the trial) are predicted by their own model's
-mean. Running trials count on the front at their predicted mean, so several workers spread.
+one standard deviation typical (a calibration in closed form from the fitted kernel matrix). The
+EHVI is exact, not sampled: with one uncertain objective the improvement is a piecewise-linear
+function of it, whose expectation under a normal prediction has a closed form
+(:func:`expected_hvi`). Other objectives unknown before training (latency when it is measured
+with the trial) are predicted by their own model's mean. Running trials count on the front at
+their predicted mean, so several workers spread.
 
 Each proposed trial records why (user attributes): ``proposal`` (``initial design`` or
 ``expected HV improvement``), ``predicted_objective``, ``predicted_mean``, ``predicted_std``
