@@ -170,7 +170,8 @@ def test_cli_json_shape(cli, shared):
                            "--format", "json")
     assert status == 0, err
     result = json.loads(out)
-    assert list(result) == ["problem", "scale", "strategy", "budget", "seeds", "hv_ratio", "evals_to"]
+    assert list(result) == ["problem", "scale", "strategy", "budget", "seeds", "mode", "hv_ratio", "evals_to"]
+    assert result["mode"] == "exact"
     assert (result["problem"], result["scale"], result["strategy"], result["budget"], result["seeds"]) == (
         "C", 4, "random", 15, 2)
     assert set(result["hv_ratio"]) == {"median", "q25", "q75"}

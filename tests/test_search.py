@@ -249,6 +249,11 @@ def test_constraints_and_objectives_parse():
     assert [o.name for o in parse_objectives("ssim,flops", ["val", "set5"])] == ["ssim@val", "flops"]
     with pytest.raises(ValueError, match="no validation set 'set14'"):
         parse_objectives("psnr@set14", ["val"])
+    mean = parse_objectives("psnr@mean,params", ["Set5", "Set14"])[0]
+    assert (mean.name, mean.key) == ("psnr@mean", "psnr_mean")
+    assert mean.value({"psnr_Set5": 33.0, "psnr_Set14": 30.0, "psnr_mean": 31.5}) == 31.5
+    with pytest.raises(ValueError, match="mean needs two or more"):
+        parse_objectives("psnr@mean", ["val"])
 
 
 @pytest.mark.parametrize("args, message", [

@@ -97,6 +97,15 @@ def test_rgb_models_train_too(photos, small_val):
     assert result.metrics["psnr_val"] > 22  # untrained: ~16 dB
 
 
+def test_two_validation_sets_also_give_their_mean(photos, small_val):
+    crops = small_val["val"]
+    result = run(photos, {"a": crops[:1], "b": crops[1:]}, max_steps=20)
+    assert set(result.metrics) == {"psnr_a", "ssim_a", "psnr_b", "ssim_b", "psnr_mean", "ssim_mean"}
+    assert result.metrics["psnr_a"] != result.metrics["psnr_b"]
+    assert result.metrics["psnr_mean"] == pytest.approx((result.metrics["psnr_a"] + result.metrics["psnr_b"]) / 2)
+    assert result.metrics["ssim_mean"] == pytest.approx((result.metrics["ssim_a"] + result.metrics["ssim_b"]) / 2)
+
+
 @pytest.mark.parametrize("config", [
     {"family": "vapsr", "scale": 2, "num_feat": 16, "d_atten": 16, "num_block": 2},
     {"family": "pan", "scale": 3, "nf": 16, "unf": 8, "nb": 2},

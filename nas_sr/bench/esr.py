@@ -153,10 +153,43 @@ class EsrInstance:
         return curve
 
 
+    def reported_curve(self, keys: Sequence[str | None], seen: Sequence[Sequence[float] | None]) -> list[float]:
+        """The HV ratio, after each evaluation, of the front a search would report: the evaluated
+        configurations that no other one dominates by the values it saw (``seen[i]``: the
+        objectives of evaluation ``i``, bigger is better on every axis; None for an evaluation that
+        added no result: a repeat or a failure). With the table's own values this is
+        :meth:`hv_curve`; with proxy values a configuration the proxy overrates can push a truly
+        better one off the reported front, and the ratio falls.
+
+        >>> import types
+        >>> inst = types.SimpleNamespace(hv_ratio=lambda keys: {"a": 0.5, "b": 0.9}.get("".join(sorted(keys)), 1.0))
+        >>> EsrInstance.reported_curve(inst, ["a", "b", None], [[1.0, 1.0], [2.0, 2.0], None])
+        [0.5, 0.9, 0.9]
+        """
+        import numpy as np
+
+        curve: list[float] = []
+        done: list[str] = []
+        points: list[Sequence[float]] = []
+        value, front_keys = 0.0, ()
+        for key, values in zip(keys, seen):
+            if key is not None and values is not None:
+                done.append(key)
+                points.append(values)
+                p = np.asarray(points, dtype=float)
+                dominated = ((p[None, :, :] >= p[:, None, :]).all(axis=2)
+                             & (p[None, :, :] > p[:, None, :]).any(axis=2)).any(axis=1)
+                reported = tuple(sorted({k for k, d in zip(done, dominated) if not d}))
+                if reported != front_keys:
+                    front_keys, value = reported, self.hv_ratio(list(reported))
+            curve.append(value)
+        return curve
+
+
 def load_instance(table: "str | Path | Mapping[str, Mapping[str, Any]]", problem: str, scale: int,
-                  space_file: "str | Path" = SPACE_FILE, trust_pickle: bool = False) -> EsrInstance:
+                  space_file: "str | Path | None" = None, trust_pickle: bool = False) -> EsrInstance:
     """Problem ``problem`` (A, B or C) at ``scale`` over the space of ``space_file`` restricted to
-    that scale, answered by ``table``: the edge-SR ``tests.pkl`` (read only with ``trust_pickle``:
+    that scale (default: ``edge_sr.yaml``), answered by ``table``: the edge-SR ``tests.pkl`` (read only with ``trust_pickle``:
     :func:`nas_sr.browse.reference.load_table`) or its loaded dict. ValueError naming the table and
     the missing model when the two do not match."""
     import dataclasses
@@ -173,6 +206,7 @@ def load_instance(table: "str | Path | Mapping[str, Mapping[str, Any]]", problem
         raise ValueError(f"unknown problem {problem!r} (expected one of {', '.join(PROBLEMS)})")
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r} (expected one of {', '.join(map(str, SCALES))})")
+    space_file = SPACE_FILE if space_file is None else space_file
     source = str(table) if isinstance(table, (str, Path)) else "the table"
     rows_by_id = load_table(table, trust_pickle) if isinstance(table, (str, Path)) else table
     space = load_space(space_file)

@@ -6,67 +6,101 @@ sampler's choice, then ``space.suggest``) and its duplicate rule (a known config
 PRUNED: Optuna's TPE then proposes exactly what it would if the repeat were told COMPLETE again
 with the same values); only training is replaced: the table answers each trial at once. Every
 proposal spends one evaluation, repeats included.
+
+In proxy mode (``proxy``: a :class:`nas_sr.bench.proxy.ProxyTable`) the trials are told the
+brief-training PSNR a search would see, and the curve is the table's HV ratio of the front the
+search would report from those values (:meth:`EsrInstance.reported_curve`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     import optuna
 
     from nas_sr.bench.esr import EsrInstance
+    from nas_sr.bench.proxy import ProxyTable
 
 THRESHOLDS = (0.9, 0.95, 0.98, 0.99)
 #: Evaluations that stand for "not reached" in quantiles (above any budget).
 _NOT_REACHED = 1e12
 
 
-def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int) -> tuple[list[float], "optuna.Study"]:
+def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int,
+                 proxy: "ProxyTable | None" = None) -> tuple[list[float], "optuna.Study"]:
     """The HV ratio after each of ``budget`` evaluations of one seeded run, and its study.
 
     A strategy that runs out of configurations (grid after all of them) keeps its last ratio.
+    With ``proxy`` the trials see its PSNR (a failed training: the trial FAILs and its configuration
+    stays untried, as in a search) and the curve is the truth of the front they would report.
     """
     import optuna
+    from optuna.trial import TrialState
 
     from nas_sr.search.strategy import SpaceExhausted, make_strategy, next_trial, tell_duplicate
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if proxy is not None:
+        missing = [k for k in instance.rows if k not in proxy.values]
+        if missing:
+            raise ValueError(f"{proxy.source}: no row at steps={proxy.steps} for {len(missing)} configurations "
+                             f"of the instance, e.g. {missing[0]}")
     chosen = make_strategy(strategy, instance.space, instance.objectives, seed=seed, trials=budget,
                            cost_fn=instance.cost_attrs)
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=chosen.sampler(),
                                 directions=[o.direction for o in instance.objectives])
+    sign = [1.0 if o.direction == "maximize" else -1.0 for o in instance.objectives]
     known: dict[str, int] = {}
+    repeats: dict[str, int] = {}
     keys: list[str] = []
+    seen: list[list[float] | None] = []
     for _ in range(budget):
         try:
             step = next_trial(study, instance.space, chosen, known)
         except SpaceExhausted:
             break
         keys.append(step.key)
+        seen.append(None)
         if step.twin is not None:
             tell_duplicate(study, step)
             continue
         attrs = instance.attrs(step.key)
+        if proxy is not None:
+            psnr = proxy.value(step.key, repeats.get(step.key, 0))
+            repeats[step.key] = repeats.get(step.key, 0) + 1
+            attrs["psnr"] = psnr if psnr is not None else math.nan  # what the search sees; table_psnr: the truth
         for name, value in {"config": step.key, "family": step.config["family"], **attrs}.items():
             step.trial.set_user_attr(name, value)
-        study.tell(step.trial, [o.value(attrs) for o in instance.objectives])
+        if math.isnan(attrs["psnr"]):  # a failed training: FAIL, and the configuration may be proposed again
+            study.tell(step.trial, state=TrialState.FAIL)
+            continue
+        values = [o.value(attrs) for o in instance.objectives]
+        study.tell(step.trial, values)
         known[step.key] = step.trial.number
-    curve = instance.hv_curve(keys)
+        seen[-1] = [s * v for s, v in zip(sign, values)]
+    curve = instance.hv_curve(keys) if proxy is None else instance.reported_curve(keys, seen)
     curve += [curve[-1] if curve else 0.0] * (budget - len(curve))
     return curve, study
 
 
 def evals_to(curve: Sequence[float], threshold: float) -> int | None:
-    """Evaluations until the HV ratio first reaches ``threshold``; None if it never does.
+    """Evaluations after which the HV ratio is at least ``threshold`` and stays so to the end of the
+    run; None if it never does. In exact mode a curve never falls, so this is its first reach; in
+    proxy mode the reported front can lose a truly better configuration to an overrated one, and a
+    search stopped during such a dip would report less.
 
-    >>> evals_to([0.5, 0.9, 0.97, 0.99], 0.95), evals_to([0.5, 0.9], 0.95)
-    (3, None)
+    >>> evals_to([0.5, 0.9, 0.97, 0.99], 0.95), evals_to([0.5, 0.9], 0.95), evals_to([0.96, 0.9, 0.97], 0.95)
+    (3, None, 3)
     """
+    reached = None
     for n, value in enumerate(curve, 1):
         if value >= threshold - 1e-12:
-            return n
-    return None
+            reached = reached or n
+        else:
+            reached = None
+    return reached
 
 
 def _quantiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
@@ -97,11 +131,15 @@ def summarize(curves: Sequence[Sequence[float]], thresholds: Sequence[float] = T
     return {"hv_ratio": {"median": hv[0], "q25": hv[1], "q75": hv[2]}, "evals_to": evals, "evals_to_iqr": iqr}
 
 
-def bench(instance: "EsrInstance", strategy: str, budget: int, seeds: int | Sequence[int]) -> dict[str, Any]:
-    """The bench's result for ``strategy`` on ``instance``: one run per seed, summarised."""
+def bench(instance: "EsrInstance", strategy: str, budget: int, seeds: int | Sequence[int],
+          proxy: "ProxyTable | None" = None) -> dict[str, Any]:
+    """The bench's result for ``strategy`` on ``instance``: one run per seed, summarised; ``mode`` is
+    ``exact`` (the table answers) or ``proxy`` (``proxy`` answers, the table measures)."""
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    curves = [run_strategy(instance, strategy, budget, seed)[0] for seed in seed_list]
+    curves = [run_strategy(instance, strategy, budget, seed, proxy)[0] for seed in seed_list]
     summary = summarize(curves)
+    mode = {"mode": "exact"} if proxy is None else {"mode": "proxy", "proxy": proxy.source,
+                                                     "proxy_steps": proxy.steps}
     return {"problem": instance.problem, "scale": instance.scale, "strategy": strategy, "budget": budget,
-            "seeds": len(seed_list), "hv_ratio": summary["hv_ratio"], "evals_to": summary["evals_to"],
+            "seeds": len(seed_list), **mode, "hv_ratio": summary["hv_ratio"], "evals_to": summary["evals_to"],
             "evals_to_iqr": summary["evals_to_iqr"]}

@@ -8,6 +8,7 @@ needed to reach 90/95/98/99 % of it, over seeds.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from nas_sr.cli.argtypes import positive
@@ -36,6 +37,11 @@ def register(subparsers: Any) -> None:
                      "random, grid or cost-aware (default tpe)")
     esr.add_argument("--budget", type=positive, default=200, help="evaluations per run, repeats included (default 200)")
     esr.add_argument("--seeds", type=positive, default=10, help="runs, seeds 0..K-1 (default 10)")
+    esr.add_argument("--proxy", type=Path, metavar="CSV", help="proxy mode: trials see the brief-training PSNR of "
+                     "this proxy table (e.g. benchmarks/data/esr_x2_proxy.csv, made by benchmarks/proxy_table.py) "
+                     "instead of the table's; the measure stays the table's HV of the front they would report")
+    esr.add_argument("--proxy-steps", type=positive, metavar="N", help="the proxy table's step budget (default: "
+                     "4000 when the file has it, else its largest)")
     esr.add_argument("--format", choices=("text", "json"), default="text")
     esr.set_defaults(handler=run)
     p.set_defaults(handler=lambda args: p.print_help() or 0)
@@ -47,15 +53,24 @@ def run(args: argparse.Namespace) -> int:
     from nas_sr.bench.esr import COST_REFERENCE, PSNR_REFERENCE, load_instance
     from nas_sr.bench.runner import bench
 
+    from nas_sr.bench.proxy import load_proxy
+
+    if args.proxy_steps is not None and args.proxy is None:
+        raise ValueError("--proxy-steps needs --proxy FILE")
     instance = load_instance(args.table, args.problem, args.scale, trust_pickle=args.trust_pickle)
-    result = bench(instance, args.strategy, args.budget, args.seeds)
+    proxy = load_proxy(args.proxy, args.proxy_steps) if args.proxy is not None else None
+    result = bench(instance, args.strategy, args.budget, args.seeds, proxy)
     if args.format == "json":
-        print(json.dumps({k: result[k] for k in ("problem", "scale", "strategy", "budget", "seeds", "hv_ratio",
-                                                   "evals_to")}))
+        print(json.dumps({k: result[k] for k in ("problem", "scale", "strategy", "budget", "seeds", "mode", "proxy",
+                                                   "proxy_steps", "hv_ratio", "evals_to") if k in result}))
         return 0
     hv = result["hv_ratio"]
-    print(f"eSR-Bench {args.problem} x{args.scale}, {args.strategy}: {args.budget} evaluations, {args.seeds} seeds; "
-          f"reference point {PSNR_REFERENCE:g} (PSNR) and {COST_REFERENCE:g} (each cost) on the unit scales")
+    mode = ("exact mode (the table's PSNR)" if proxy is None else
+            f"proxy mode (brief-training PSNR of {proxy.source} at {proxy.steps} steps; HV of the reported front "
+            "by the table)")
+    print(f"eSR-Bench {args.problem} x{args.scale}, {args.strategy}, {mode}: {args.budget} evaluations, "
+          f"{args.seeds} seeds; reference point {PSNR_REFERENCE:g} (PSNR) and {COST_REFERENCE:g} (each cost) on "
+          "the unit scales")
     print(f"HV ratio at {args.budget}: median {hv['median']:.4f} (IQR {hv['q25']:.4f}..{hv['q75']:.4f})")
     for level, median in result["evals_to"].items():
         q25, q75 = result["evals_to_iqr"][level]

@@ -1,7 +1,8 @@
 """``nas-sr search``: a multi-objective architecture search, Optuna in the driver, Ray for trials.
 
 With no arguments: the x2 edge-SR demo (``search_spaces/edge_sr_small.yaml``) on the bundled
-photos, CPU, 2 workers, 20 COMPLETE trials of 12 s training each, in ``sqlite:///studies/default.db``
+photos, CPU, 2 workers, 20 COMPLETE trials of 4000 training steps each (the trainer's settings:
+they rank candidates best for their time), in ``sqlite:///studies/default.db``
 (study ``default``); prints the Pareto front and writes ``studies/default_front.html``. The trials are
 chosen by the ``cost-aware`` strategy unless ``--sampler`` names another.
 """
@@ -46,19 +47,22 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sampler", choices=SAMPLERS, default="cost-aware", help="default cost-aware: trains only "
                    "candidates whose known costs (params, FLOPs) can still grow the front; tpe (multivariate), "
                    "nsga2 and random are Optuna's samplers; grid walks every config")
-    p.add_argument("--budget-seconds", type=positive_float, help="training time per trial (default 12 unless "
-                   "--budget-steps is given: a quick demo; to rank edge-SR candidates as full training does, "
-                   "give --budget-steps 4000 --batch-size 8 --patch-size 12, Kendall tau 0.80 against the "
-                   "edge-SR table at ~9 s a candidate on one CPU thread, see benchmarks/proxy_fidelity.py)")
-    p.add_argument("--budget-steps", type=positive, help="training steps per trial")
-    p.add_argument("--batch-size", type=positive, default=16)
-    p.add_argument("--patch-size", type=positive, default=24, help="LR patch side (default 24)")
+    p.add_argument("--budget-seconds", type=positive_float, help="training time per trial (default: none; with "
+                   "--budget-steps too, whichever ends first)")
+    p.add_argument("--budget-steps", type=positive, help="training steps per trial (default 4000 unless only "
+                   "--budget-seconds is given: the trainer's budget, which ranks edge-SR candidates as full "
+                   "training does with Kendall tau 0.80 at ~9 s a candidate on one CPU thread, see "
+                   "benchmarks/proxy_fidelity.py)")
+    p.add_argument("--batch-size", type=positive, help="LR patches a step (default 8, the trainer's)")
+    p.add_argument("--patch-size", type=positive, help="LR patch side in pixels (default 12, the trainer's: many "
+                   "small steps train the small networks of a brief search best)")
     p.add_argument("--lr", type=positive_float, help="learning rate (default: the trainer's)")
     p.add_argument("--device", default="cpu", type=_device, help="training and latency device: cpu, cuda, cuda:N "
                    "(default cpu)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="training precision: fp32, or autocast mixed precision (default fp32)")
-    p.add_argument("--objectives", help=f"comma-separated, from psnr[@SET], ssim[@SET], latency_ms, params, flops "
+    p.add_argument("--objectives", help=f"comma-separated, from psnr[@SET], ssim[@SET] (@mean: the mean over two "
+                   f"or more --val sets), latency_ms, params, flops "
                    f"(default {DEFAULT_OBJECTIVES})")
     p.add_argument("--constraint", action="append", default=[], metavar="EXPR",
                    help="e.g. latency_ms<=33 (repeatable; NAME OP NUMBER, OP one of <=, <, >=, >)")
@@ -115,9 +119,14 @@ def run(args: argparse.Namespace) -> int:
     resolution = parse_resolution(args.resolution)
     from nas_sr.search.early_stopping import EarlyStopping
 
+    from nas_sr.train.settings import TrainSettings
+
+    defaults = TrainSettings()
+    budget_steps = args.budget_steps or (None if args.budget_seconds else defaults.max_steps)
+    patch = args.patch_size or defaults.patch_size
     early = EarlyStopping(args.early_stopping, args.min_steps, args.reduction_factor)
     if early.active:
-        early.rungs(args.budget_steps)  # a one-line error now when the rungs cannot be laid out
+        early.rungs(budget_steps)  # a one-line error now when the rungs cannot be laid out
     space = _load_space(args.space)
 
     from nas_sr.data import load_bundled, load_folder
@@ -127,13 +136,13 @@ def run(args: argparse.Namespace) -> int:
     from nas_sr.search.study import artifact_dir
 
     # Every image must fit a patch (training) or be scorable (validation) at the largest scale.
-    scale, patch = max(space.scales), args.patch_size
+    scale = max(space.scales)
     train = load_folder(args.train, scale, patch) if args.train else load_bundled("train", scale, patch)
     val = ({v.name: load_folder(v, scale, scored=True) for v in args.val} if args.val
            else {"val": load_bundled("val", scale, scored=True)})
-    budget_seconds = args.budget_seconds or (None if args.budget_steps else 12.0)
-    settings = {"max_steps": args.budget_steps, "max_seconds": budget_seconds, "batch_size": args.batch_size,
-                "patch_size": args.patch_size, "lr": args.lr, "device": args.device,
+    settings = {"max_steps": budget_steps, "max_seconds": args.budget_seconds,
+                "batch_size": args.batch_size or defaults.batch_size, "patch_size": patch, "lr": args.lr,
+                "device": args.device,
                 "precision": args.precision,
                 "resolution": list(resolution), "latency_repeats": args.latency_repeats}
     gpus = args.gpus_per_trial

@@ -1,7 +1,8 @@
 """Search objectives: quality on a named validation set, latency, parameters or multiply-adds.
 
 An objective is named ``psnr@SET`` / ``ssim@SET`` (``psnr`` alone means the first validation
-set), ``latency_ms``, ``params`` or ``flops``. Its value is read from a trial's user attributes.
+set; ``psnr@mean``, with two or more sets, their mean), ``latency_ms``, ``params`` or ``flops``. Its
+value is read from a trial's user attributes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def parse_objective(text: str, val_sets: Sequence[str]) -> Objective:
     Objective(name='psnr@val', key='psnr_val', direction='maximize')
     >>> parse_objective("params", ["val"]).direction
     'minimize'
+    >>> parse_objective("psnr@mean", ["Set5", "Set14"])
+    Objective(name='psnr@mean', key='psnr_mean', direction='maximize')
     """
     name, _, where = text.strip().partition("@")
     if name in COSTS and not where:
@@ -42,8 +45,11 @@ def parse_objective(text: str, val_sets: Sequence[str]) -> Objective:
         if not val_sets and not where:
             raise ValueError(f"objective {text!r} needs a validation set")
         where = where or val_sets[0]
+        if where == "mean" and len(val_sets) >= 2 and "mean" not in val_sets:
+            return Objective(f"{name}@mean", f"{name}_mean", "maximize")
         if val_sets and where not in val_sets:
-            raise ValueError(f"objective {text!r}: no validation set {where!r} (have: {', '.join(val_sets)})")
+            raise ValueError(f"objective {text!r}: no validation set {where!r} (have: {', '.join(val_sets)}"
+                             f"{'; mean needs two or more' if where == 'mean' else ''})")
         return Objective(f"{name}@{where}", f"{name}_{where}", "maximize")
     raise ValueError(f"unknown objective {text!r} (expected psnr[@SET], ssim[@SET], {', '.join(COSTS)})")
 

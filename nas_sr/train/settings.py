@@ -12,6 +12,9 @@ from typing import Any, Mapping
 #: Training precisions: fp32, or mixed precision by autocast to bf16 / fp16.
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+#: With two or more validation sets a run also reports ``psnr_mean`` (and ``ssim_mean``): the mean
+#: of the per-set figures, as SR papers average their benchmark sets.
+MEAN = "mean"
 
 
 def _is_int(value: Any) -> bool:

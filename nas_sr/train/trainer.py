@@ -27,7 +27,7 @@ from nas_sr.models.registry import build_model, canonical_config, get_family
 from nas_sr.models.upscaler import torch_upscaler
 from nas_sr.models.weights import load_checkpoint
 from nas_sr.protocol import evaluate, make_lr
-from nas_sr.train.settings import TrainSettings
+from nas_sr.train.settings import MEAN, TrainSettings
 
 Images = Iterable[tuple[str, np.ndarray]]
 #: ``progress(step, loss)``: called at every curve point; returning False stops training.
@@ -71,7 +71,8 @@ class TrainingResult:
     ``"time"`` or ``"stopped"``. ``curve`` holds ``(step, seconds, mean loss since the previous
     point)``, losses as L1 on the [0, 1] pixel scale; ``final_loss`` is its last loss.
     ``metrics`` are ``psnr_<set>`` and ``ssim_<set>`` of the final weights on each validation
-    set by the protocol (uint8 Y for Y models, float Y for RGB ones); ``validation`` holds
+    set by the protocol (uint8 Y for Y models, float Y for RGB ones), and ``psnr_mean`` /
+    ``ssim_mean`` over two or more sets; ``validation`` holds
     ``(step, seconds, {"psnr_<set>": ...})`` checkpoints when ``validate_every`` is set.
     """
 
@@ -185,6 +186,9 @@ def _validate(model: torch.nn.Module, config: Mapping[str, Any], val_sets: Mappi
                 metrics[f"ssim_{name}"] = result.ssim
     finally:
         model.train()
+    if len(val_sets) >= 2 and MEAN not in val_sets:  # the search objective psnr@mean
+        for metric in ("psnr", "ssim") if with_ssim else ("psnr",):
+            metrics[f"{metric}_{MEAN}"] = sum(metrics[f"{metric}_{name}"] for name in val_sets) / len(val_sets)
     return metrics
 
 

@@ -1,0 +1,151 @@
+"""eSR-Bench in proxy mode on a tiny table: the search sees brief-training PSNR, the table measures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+
+import pytest
+
+from nas_sr.bench.esr import load_instance
+from nas_sr.bench.proxy import load_proxy
+from nas_sr.bench.runner import bench, run_strategy
+
+SPACE = """
+name: tiny
+scales: [2]
+color: y
+branches:
+  - family: esr-tm
+    params: {kernel_size: [3, 5], channels: [2, 4]}
+  - family: bicubic
+"""
+#: model id -> (table PSNR, parameters, brief-training PSNR). eSR-TM K5 C2 is dominated in the table
+#: (K3 C4 has as many parameters and 0.5 dB more) but its brief training overrates it.
+MODELS = {
+    "Bicubic_s2": (30.0, 10, 29.5),
+    "eSR-TM_s2_K3_C2": (31.0, 100, 30.5),
+    "eSR-TM_s2_K3_C4": (32.0, 1000, 30.9),
+    "eSR-TM_s2_K5_C2": (31.5, 1000, 31.0),
+    "eSR-TM_s2_K5_C4": (33.0, 10000, 32.0),
+}
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    from nas_sr.models.esr_ids import config_from_esr_id
+    from nas_sr.models.registry import config_key
+
+    space = tmp_path / "tiny.yaml"
+    space.write_text(SPACE)
+    table = {i: {"psnr_Set5": p, "psnr_Set14": p, "psnr_BSDS100": p, "parameters": n, "speed_AGX": 1e4 / n,
+                 "speed_RPI": 1e3 / n} for i, (p, n, _) in MODELS.items()}
+    proxy = tmp_path / "proxy.csv"
+    with open(proxy, "w", newline="") as f:
+        writer = csv.DictWriter(f, ["model_id", "config", "steps", "seed", "status", "psnr"])
+        writer.writeheader()
+        for model_id, (_, _, brief) in MODELS.items():
+            key = config_key(config_from_esr_id(model_id))
+            writer.writerow({"model_id": model_id, "config": key, "steps": 4000, "seed": 0, "status": "ok",
+                             "psnr": brief})
+            writer.writerow({"model_id": model_id, "config": key, "steps": 1000, "seed": 0, "status": "ok",
+                             "psnr": brief - 1})
+    pickled = tmp_path / "tests.pkl"
+    pickled.write_bytes(pickle.dumps(table))
+    keys = {i: config_key(config_from_esr_id(i)) for i in MODELS}
+    return load_instance(table, "B", 2, space_file=space), proxy, space, pickled, keys
+
+
+def test_exact_mode_reaches_the_whole_front_and_proxy_mode_reports_what_it_saw(tiny):
+    instance, proxy_file, _, _, keys = tiny
+    exact, _ = run_strategy(instance, "grid", 5, seed=0)
+    assert exact[-1] == pytest.approx(1.0)
+    proxy = load_proxy(proxy_file)
+    assert proxy.steps == 4000 and proxy.value(keys["eSR-TM_s2_K5_C2"]) == 31.0
+    curve, study = run_strategy(instance, "grid", 5, seed=0, proxy=proxy)
+    # The proxy's front swaps the truly better K3 C4 for K5 C2 (same parameters, overrated).
+    reported = [keys[i] for i in ("Bicubic_s2", "eSR-TM_s2_K3_C2", "eSR-TM_s2_K5_C2", "eSR-TM_s2_K5_C4")]
+    assert curve[-1] == pytest.approx(instance.hv_ratio(reported))
+    assert curve[-1] < instance.hv_ratio(list(instance.rows)) - 0.05
+    # The study saw the proxy; the truth rides along as table_psnr.
+    by_key = {t.user_attrs["config"]: t for t in study.trials}
+    k5c2 = by_key[keys["eSR-TM_s2_K5_C2"]]
+    assert k5c2.values[0] == 31.0 and k5c2.user_attrs["psnr"] == 31.0 and k5c2.user_attrs["table_psnr"] == 31.5
+
+
+def test_reported_front_changes_as_evaluations_arrive(tiny):
+    instance, _, _, _, keys = tiny
+    order = ["eSR-TM_s2_K3_C4", "eSR-TM_s2_K5_C2", "eSR-TM_s2_K5_C4"]
+    seen = [[30.9, -3.0], [31.0, -3.0], None]  # K5 C4's training failed
+    curve = instance.reported_curve([keys[i] for i in order], seen)
+    first = instance.hv_ratio([keys["eSR-TM_s2_K3_C4"]])
+    assert curve == pytest.approx([first, instance.hv_ratio([keys["eSR-TM_s2_K5_C2"]]),
+                                   instance.hv_ratio([keys["eSR-TM_s2_K5_C2"]])])
+    assert curve[1] < curve[0]  # the overrated model displaced the better one: the truth fell
+
+
+def test_a_failed_proxy_training_fails_the_trial(tiny, tmp_path):
+    instance, proxy_file, _, _, keys = tiny
+    with open(proxy_file, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        if row["model_id"] == "eSR-TM_s2_K5_C4" and row["steps"] == "4000":
+            row.update(status="failed: diverged at step 12", psnr="")
+    broken = tmp_path / "broken.csv"
+    with open(broken, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    proxy = load_proxy(broken)
+    assert proxy.value(keys["eSR-TM_s2_K5_C4"]) is None
+    curve, study = run_strategy(instance, "grid", 5, seed=0, proxy=proxy)
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert [t.user_attrs["config"] for t in failed] == [keys["eSR-TM_s2_K5_C4"]]
+    # Without its largest model the reported front misses that corner of the truth.
+    assert curve[-1] < 1.0
+
+
+def test_bench_names_its_mode(tiny):
+    instance, proxy_file, _, _, _ = tiny
+    exact = bench(instance, "random", 6, 2)
+    proxied = bench(instance, "random", 6, 2, load_proxy(proxy_file, 1000))
+    assert exact["mode"] == "exact" and "proxy" not in exact
+    assert (proxied["mode"], proxied["proxy_steps"], proxied["proxy"]) == ("proxy", 1000, str(proxy_file))
+
+
+def test_cli_proxy_mode_and_its_errors(cli, tiny, tmp_path, monkeypatch):
+    import nas_sr.bench.esr as esr
+
+    instance, proxy_file, space, pickled, _ = tiny
+    monkeypatch.setattr(esr, "SPACE_FILE", space)
+    args = ("bench", "esr", "--table", str(pickled), "--trust-pickle", "--problem", "B", "--scale", "2",
+            "--strategy", "grid", "--budget", "5", "--seeds", "1")
+    status, out, err = cli(*args, "--proxy", str(proxy_file), "--format", "json")
+    assert status == 0, err
+    result = json.loads(out)
+    assert (result["mode"], result["proxy_steps"]) == ("proxy", 4000)
+    assert result["hv_ratio"]["median"] < 0.95 and result["evals_to"]["0.9"] is None  # reached at 2, then lost
+    status, out, err = cli(*args, "--proxy", str(proxy_file))
+    assert status == 0 and "proxy mode" in out and "4000 steps" in out
+    status, out, err = cli(*args)
+    assert status == 0 and "exact mode" in out and "HV ratio at 5: median 1.0000" in out
+    # One-line errors naming the file, the line and the field.
+    status, _, err = cli(*args, "--proxy", str(proxy_file), "--proxy-steps", "8000")
+    assert status == 2 and "proxy.csv" in err and "steps=8000" in err and "1000, 4000" in err and err.count("\n") == 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("config,steps,seed,status,psnr\nk,4000,0,ok,thirty\n")
+    status, _, err = cli(*args, "--proxy", str(bad))
+    assert status == 2 and "bad.csv:2: psnr = 'thirty'" in err and err.count("\n") == 1
+    bad.write_text("config,steps,psnr\nk,4000,30\n")
+    status, _, err = cli(*args, "--proxy", str(bad))
+    assert status == 2 and "no column seed, status" in err
+    status, _, err = cli(*args, "--proxy", str(tmp_path / "missing.csv"))
+    assert status == 2 and "missing.csv" in err and err.count("\n") == 1
+    status, _, err = cli(*args, "--proxy-steps", "4000")
+    assert status == 2 and "--proxy-steps needs --proxy" in err
+    # A proxy table that lacks a configuration of the instance.
+    partial = tmp_path / "partial.csv"
+    partial.write_text("\n".join(proxy_file.read_text().splitlines()[:3]) + "\n")
+    status, _, err = cli(*args, "--proxy", str(partial))
+    assert status == 2 and "partial.csv: no row at steps=4000 for" in err
