@@ -38,10 +38,20 @@ def default_axes(objectives: Sequence[Objective]) -> tuple[Objective, Objective]
     return x, y
 
 
+def hover_text(value: Any) -> str:
+    """``value`` as plotly hover text shows it verbatim: ``&``, ``<`` and ``>`` escaped, the only
+    entities plotly.js decodes of those html.escape writes (``&quot;`` would show as such).
+
+    >>> hover_text('{"channels":2,"note":"<b>&"}')
+    '{"channels":2,"note":"&lt;b&gt;&amp;"}'
+    """
+    return html.escape(str(value), quote=False)
+
+
 def _hover(frame: "pd.DataFrame") -> list[str]:
     family = frame["family"].astype("string").fillna("?") if "family" in frame else ["?"] * len(frame)
     config = frame["config"].astype("string").fillna("") if "config" in frame else [""] * len(frame)
-    return [f"trial {n} ({f})<br>{html.escape(str(c))}" for n, f, c in zip(frame.index, family, config)]
+    return [f"trial {n} ({hover_text(f)})<br>{hover_text(c)}" for n, f, c in zip(frame.index, family, config)]
 
 
 def _scatter(frame: "pd.DataFrame", x: Objective, y: Objective, **kw: Any) -> "go.Scatter":
