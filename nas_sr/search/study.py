@@ -69,7 +69,7 @@ def open_storage(url: str, tries: int | None = None,
                 rdb = _retry(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs), "connect",
                              tries - 1, first_delay)
         except StorageUnavailable as exc:
-            raise StorageUnavailable(f"{hide_password(url)}: {exc}") from None
+            raise StorageUnavailable(f"storage URL {hide_password(url)!r}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a URL that can never work: say which and why
             raise ValueError(storage_problem(url, exc)) from None
         inner = optuna.storages.get_storage(rdb)  # Optuna's cached RDB storage
@@ -177,6 +177,10 @@ def _retrying_method(name: str) -> Any:
         bound = getattr(self._inner, name)
         try:
             return _retry(lambda: bound(*args, **kwargs), name, self._tries, self._first_delay)
+        except StorageUnavailable as exc:
+            if self._url:
+                raise StorageUnavailable(f"storage URL {hide_password(self._url)!r}: {exc}") from None
+            raise
         except Exception as exc:
             if self._url and _is_permanent(exc):  # e.g. a read-only file
                 raise ValueError(storage_problem(self._url, exc)) from None
