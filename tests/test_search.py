@@ -78,6 +78,7 @@ def test_search_records_trials_and_front(data, tmp_path, ray_cluster, cli):
     from nas_sr.search.driver import run_search
 
     outcome = run_search(options(data, tmp_path, constraints=["params<=150"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "db.sqlite"]  # no db.sqlite.lock left
     study = outcome.study
     assert study.metric_names == ["psnr@val", "latency_ms", "params"]
     assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
@@ -193,8 +194,10 @@ def test_resume_after_kill_9(data, tmp_path, cli):
     stale = [t.number for t in before if t.state == TrialState.RUNNING]
     assert done_before and stale
 
+    assert (tmp_path / "db.sqlite.lock").exists()  # kill -9 leaves it (unlocked)
     status, _, err = cli(*command[3:], "--budget-steps", "20")  # in-process: it stops before Ray
     assert status == 2 and "--resume" in err
+    assert not (tmp_path / "db.sqlite.lock").exists()  # the refused search took it and removed it
 
     wanted = len(done_before) + 1  # one more COMPLETE trial than the killed run left
     command[command.index("--trials") + 1] = str(wanted)
@@ -230,10 +233,44 @@ def test_ctrl_c_fails_running_trials(data, tmp_path):
         if run.poll() is None:
             run.kill()
     assert run.returncode == 130 and "interrupted" in err
+    assert not (tmp_path / "db.sqlite.lock").exists()
     from optuna import load_study
 
     trials = load_study(study_name="default", storage=f"sqlite:///{db}").get_trials()
     assert trials and all(t.state.name == "FAIL" and t.user_attrs["fail_reason"] == "interrupted" for t in trials)
+
+
+def test_writer_lock_refuses_a_second_writer_and_removes_its_file(tmp_path, monkeypatch):
+    import fcntl
+
+    from nas_sr.search.study import writer_lock
+
+    url, path = f"sqlite:///{tmp_path}/db.sqlite", tmp_path / "db.sqlite.lock"
+    held = writer_lock(url)
+    with pytest.raises(ValueError, match="another nas-sr search is writing"):
+        writer_lock(url)
+    held.close()
+    assert not path.exists()
+
+    # A search that opened the lock file just before its holder removed it locks a removed file: it must
+    # see that and lock the file at the path, which a third search then finds held.
+    real_flock, calls = fcntl.flock, []
+
+    def holder_finishes_first(handle, operation):
+        if not calls:
+            path.unlink()
+        calls.append(operation)
+        return real_flock(handle, operation)
+
+    monkeypatch.setattr(fcntl, "flock", holder_finishes_first)
+    second = writer_lock(url)
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    assert len(calls) == 2 and path.exists()
+    with pytest.raises(ValueError, match="another nas-sr search is writing"):
+        writer_lock(url)
+    second.close()
+    writer_lock(url).close()
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("text", ["latency_ms=<33", "latency_ms<=", "speed<=3", "latency_ms<=33ms", "<=3"])

@@ -220,24 +220,61 @@ def __getattr__(name: str) -> Any:  # RetryingStorage is built on first use (Opt
     raise AttributeError(name)
 
 
-def writer_lock(url: str) -> Any:
+def writer_lock(url: str) -> "WriterLock | None":
     """Claim SQLite's single writer for this process (an ``flock`` on ``<db>.lock``, released on exit,
     ``kill -9`` included); ValueError when another search holds it. None for other storages."""
     if not url.startswith("sqlite:///"):
         return None
-    import fcntl
-
     path = Path(url.removeprefix("sqlite:///")).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(f"{path}.lock", "a")  # noqa: SIM115 - held for the search
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ValueError(f"another nas-sr search is writing {url}: SQLite takes one writer; wait for it to "
-                         "finish, use another database file, or share one study with postgresql+psycopg://... "
-                         "or journal:PATH") from None
-    return handle
+    return WriterLock(Path(f"{path}.lock"), url)
+
+
+class WriterLock:
+    """An exclusive ``flock`` on a lock file, the file removed on :meth:`close`.
+
+    Removing it is safe because a lock counts only while its file is still the one at the path: a
+    process that locked a file just removed (it opened it before the removal) sees another file, or
+    none, at the path and tries again there.
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp())
+    >>> first = WriterLock(folder / "db.lock", "sqlite:///db")
+    >>> WriterLock(folder / "db.lock", "sqlite:///db")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: another nas-sr search is writing sqlite:///db: SQLite takes one writer; ...
+    >>> first.close(); (folder / "db.lock").exists()
+    False
+    """
+
+    def __init__(self, path: Path, url: str) -> None:
+        import fcntl
+        import os
+
+        self.path = path
+        while True:
+            handle = open(path, "a")  # noqa: SIM115 - held until close()
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise ValueError(f"another nas-sr search is writing {url}: SQLite takes one writer; wait for it "
+                                 "to finish, use another database file, or share one study with "
+                                 "postgresql+psycopg://... or journal:PATH") from None
+            try:
+                if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            handle.close()  # the holder removed this file meanwhile: lock the one at the path now
+        self._handle = handle
+
+    def close(self) -> None:
+        """Remove the lock file, then release it (removed first, so no one locks a file that then goes)."""
+        if self._handle.closed:
+            return
+        self.path.unlink(missing_ok=True)
+        self._handle.close()
 
 
 def artifact_dir(url: str) -> Path:
