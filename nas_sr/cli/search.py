@@ -83,7 +83,8 @@ def register(subparsers: Any) -> None:
                    help="kill a trial still running after this long and record it FAIL (default: 3 x "
                    "--budget-seconds + 600; none for a steps-only budget)")
     p.add_argument("--ray-temp-dir", help="Ray's session folder for a local cluster (default Ray's own)")
-    p.add_argument("--html", type=Path, help="where to write the front plot (default <db dir>/<study>_front.html)")
+    p.add_argument("--out", "--html", dest="out", type=Path, help="the front plot's file (default "
+                   "<study>_front.html beside the database, else in studies/)")
     p.add_argument("--early-stopping", choices=("none", "mo-asha"), default="none",
                    help="mo-asha: multi-objective asynchronous successive halving over step rungs; a trial "
                    "stopped at a rung is PRUNED (never on the front); needs --budget-steps (default none)")
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from nas_sr.search.driver import SearchOptions, run_search
     from nas_sr.search.objectives import objectives_of_study
     from nas_sr.search.report import pareto_front, render, trial_row, write_front_html
-    from nas_sr.search.study import artifact_dir
+    from nas_sr.search.study import artifact_dir, hide_password, output_file
 
     # Every image must fit a patch (training) or be scorable (validation) at the largest scale.
     scale, patch = max(space.scales), args.patch_size
@@ -157,11 +158,16 @@ def run(args: argparse.Namespace) -> int:
     study = outcome.study
     objectives = objectives_of_study(study.metric_names, study.directions)
     front = pareto_front(study)
-    print(f"study {args.study}: {outcome.complete} COMPLETE, {outcome.failed} failed, {outcome.duplicates} "
+    print(f"study {opts.study}: {outcome.complete} COMPLETE, {outcome.failed} failed, {outcome.duplicates} "
           f"duplicate proposals skipped, {outcome.seconds:.0f} s; Pareto front ({len(front)} trials):")
     print(render([trial_row(t, objectives) for t in front], "table"))
-    html = args.html or artifact_dir(args.storage).parent / f"{args.study}_front.html"
-    print(f"front plot: {write_front_html(study, objectives, html)}")
+    # Where everything is: the storage, and each file this command wrote.
+    print(f"storage: {hide_password(args.storage)} (study {opts.study})")
+    weights = artifact_dir(args.storage)
+    if weights.is_dir():
+        print(f"trial weights: {weights}/")
+    html = write_front_html(study, objectives, args.out or output_file(args.storage, opts.study, "front"))
+    print(f"front plot: {html}")
     return 0 if not outcome.stopped else 1
 
 

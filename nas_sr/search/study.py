@@ -277,14 +277,37 @@ class WriterLock:
         self._handle.close()
 
 
+def output_dir(url: str) -> Path:
+    """The folder of everything commands write for a storage: the folder of a SQLite database or
+    journal file, else ``studies``.
+
+    >>> output_dir("sqlite:///studies/default.db"), output_dir("postgresql+psycopg://nas:pw@db/nas")
+    (PosixPath('studies'), PosixPath('studies'))
+    """
+    for prefix in ("sqlite:///", JOURNAL_PREFIX):
+        if url.startswith(prefix):
+            return Path(url.removeprefix(prefix)).expanduser().parent
+    return Path("studies")
+
+
 def artifact_dir(url: str) -> Path:
-    """Where trial artifacts (weights) go: ``artifacts/`` beside a SQLite database or journal file,
-    else ``studies/artifacts``."""
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).expanduser().parent / "artifacts"
-    if url.startswith(JOURNAL_PREFIX):
-        return Path(url.removeprefix(JOURNAL_PREFIX)).expanduser().parent / "artifacts"
-    return Path("studies") / "artifacts"
+    """Where trial artifacts (weights) go: ``artifacts/`` in :func:`output_dir`."""
+    return output_dir(url) / "artifacts"
+
+
+def output_file(url: str, study: str, what: str) -> Path:
+    """The default file of page ``what`` (front, report) of ``study``: ``<study>_<what>.html`` in
+    :func:`output_dir`, characters a file name cannot hold written ``_``.
+
+    >>> output_file("sqlite:///runs/nas.db", "esr", "report")
+    PosixPath('runs/esr_report.html')
+    >>> output_file("journal:/tmp/j.log", "x4/vapsr", "front")
+    PosixPath('/tmp/x4_vapsr_front.html')
+    """
+    import re
+
+    name = re.sub(r"[^\w.-]", "_", study)
+    return output_dir(url) / f"{name}_{what}.html"
 
 
 def existing_studies(storage: "str | optuna.storages.BaseStorage") -> list[str]:
