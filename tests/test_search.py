@@ -117,6 +117,44 @@ def test_search_records_trials_and_front(data, tmp_path, ray_cluster, cli):
     assert status == 0 and sorted(r["number"] for r in json.loads(out)) == sorted(t.number for t in complete)
 
 
+def test_rerun_without_study_continues_it_and_names_every_output(data, tmp_path, ray_cluster, cli):
+    import optuna
+
+    root, db = data["root"], tmp_path / "db.sqlite"
+    url = f"sqlite:///{db}"
+
+    def search(*extra: str, trials: int = 2, space: Path = root / "tiny.yaml") -> tuple[int, str, str]:
+        return cli("search", "--space", str(space), "--storage", url, "--trials", str(trials), "--sampler",
+                   "random", "--train", str(root / "train"), "--val", str(root / "val"), "--budget-steps", "20",
+                   *TINY_ARGS, *extra)
+
+    def trials() -> list:
+        return optuna.load_study(study_name="default", storage=url).trials
+
+    status, out, err = search()
+    assert status == 0 and "continuing" not in err
+    assert out.splitlines()[-3:] == [f"storage: {url} (study default)", f"trial weights: {tmp_path}/artifacts/",
+                                      f"front plot: {tmp_path}/default_front.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "db.sqlite", "default_front.html"]
+    before = len(trials())
+
+    status, out, err = search()  # the set-up command again: continued, nothing left to train
+    assert status == 0 and f"continuing study 'default' of {url}: 2 COMPLETE trials, nothing to train" in err
+    assert len(trials()) == before and out.splitlines()[-1] == f"front plot: {tmp_path}/default_front.html"
+
+    status, out, err = search(trials=3)
+    assert status == 0 and "2 COMPLETE trials, training up to --trials 3" in err
+    assert sum(t.state.name == "COMPLETE" for t in trials()) == 3
+
+    other = root / "tiny_other.yaml"
+    other.write_text(TINY_SPACE.replace("name: tiny", "name: other"))
+    status, _, err = search(space=other)
+    assert status == 2 and f"(a search of {root / 'tiny.yaml'}, not {other}); add --resume" in err
+    status, _, err = search("--study", "default")  # a named study still needs --resume
+    assert status == 2 and "already has trials; add --resume" in err
+    assert not (tmp_path / "db.sqlite.lock").exists()
+
+
 def test_diverging_candidate_fails_and_search_completes(data, tmp_path, ray_cluster):
     from optuna.trial import TrialState
 

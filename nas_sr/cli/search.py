@@ -3,7 +3,8 @@
 With no arguments: the x2 edge-SR demo (``search_spaces/edge_sr_small.yaml``) on the bundled
 photos, CPU, 2 workers, 20 COMPLETE trials of 12 s training each, in ``sqlite:///studies/default.db``
 (study ``default``); prints the Pareto front and writes ``studies/default_front.html``. The trials are
-chosen by the ``cost-aware`` strategy unless ``--sampler`` names another.
+chosen by the ``cost-aware`` strategy unless ``--sampler`` names another. Run again without
+``--study``, it continues the study ``default`` (a search of the same space), saying so.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "search", help="search a space for the Pareto front of quality vs cost (Optuna + Ray)",
-        description=__doc__.split("\n\n")[1].replace("\n", " ") + " Re-running a study with results needs --resume.")
+        description=__doc__.split("\n\n")[1].replace("\n", " ") + " A named study with results needs --resume.")
     p.add_argument("--space", type=Path, help=f"search-space YAML (default {DEFAULT_SPACE.name})")
-    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--study", help="study name (default: default, continued when it searched the same space)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"study storage: sqlite:///PATH (default {DEFAULT_STORAGE}), "
                    "postgresql+psycopg://USER:PW@HOST:PORT/DB (clusters) or journal:PATH (a shared file system)")
     p.add_argument("--trials", type=positive, default=20, help="COMPLETE trials wanted, those already in the "
@@ -141,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
     if gpus is None:
         gpus = 1.0 / args.workers if args.device.startswith("cuda") else 0.0
     opts = SearchOptions(space=space, train_images=list(train), val_sets={k: list(v) for k, v in val.items()},
-                         study=args.study, storage=args.storage, trials=args.trials, workers=args.workers,
-                         sampler=args.sampler, objectives=args.objectives, constraints=args.constraint,
-                         resume=args.resume, seed=args.seed, settings=settings, gpus_per_trial=gpus,
+                         study=args.study or "default", storage=args.storage, trials=args.trials,
+                         workers=args.workers, sampler=args.sampler, objectives=args.objectives,
+                         constraints=args.constraint, resume=args.resume, auto_resume=args.study is None,
+                         seed=args.seed, settings=settings, gpus_per_trial=gpus,
                          cpus_per_trial=args.cpus_per_trial, max_retries=args.max_retries,
                          ray_address=args.address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress,
                          early_stopping=early, trial_timeout=args.trial_timeout)

@@ -48,6 +48,7 @@ from nas_sr.search.study import (
     existing_studies,
     fail_trial,
     fail_stale_trials,
+    hide_password,
     writer_lock,
 )
 
@@ -78,6 +79,9 @@ class SearchOptions:
     objectives: str | None = None
     constraints: Sequence[str] = ()
     resume: bool = False
+    #: Continue a study that has trials without ``resume`` when it searched the same space, saying so
+    #: (``nas-sr search`` without ``--study``: re-running the set-up command continues the demo).
+    auto_resume: bool = False
     seed: int = 0
     #: Worker settings: trainer settings (max_steps, max_seconds, batch_size, patch_size, lr,
     #: device...) and cost settings (resolution, latency, latency_repeats, threads, cost_cache).
@@ -122,8 +126,12 @@ def _open_study(opts: SearchOptions, objectives: list[Objective], constraints: l
         study = optuna.load_study(study_name=opts.study, storage=storage, sampler=sampler)
         has_trials = bool(study.get_trials(deepcopy=False))
         if has_trials and not opts.resume:
-            raise ValueError(f"study {opts.study!r} in {opts.storage} already has trials; add --resume to "
-                             "continue it, or choose another --study")
+            space = study.user_attrs.get("space")
+            if not (opts.auto_resume and _same_space(space, opts.space.source)):
+                held = f" (a search of {space}, not {opts.space.source})" if opts.auto_resume else ""
+                raise ValueError(f"study {opts.study!r} in {hide_password(opts.storage)} already has trials{held}; "
+                                 "add --resume to continue it, or choose another --study")
+            _say_continued(study, opts)
         old = list(study.metric_names or [])
         if opts.objectives is not None and old and old != [o.name for o in objectives]:
             raise ValueError(f"study {opts.study!r} has objectives {','.join(old)}; --objectives "
@@ -138,6 +146,26 @@ def _open_study(opts: SearchOptions, objectives: list[Objective], constraints: l
     study.set_user_attr("constraints", [c.text for c in constraints])
     study.set_user_attr("settings", _jsonable(opts.settings))
     return study
+
+
+def _same_space(recorded: Any, source: str) -> bool:
+    """Whether a study's recorded space is the file ``source`` (paths compared resolved)."""
+    from pathlib import Path
+
+    if not isinstance(recorded, str):
+        return False
+    return recorded == source or Path(source).is_file() and Path(recorded).resolve() == Path(source).resolve()
+
+
+def _say_continued(study: "optuna.Study", opts: SearchOptions) -> None:
+    """The one line that says an existing study is continued, and what is left to train."""
+    from optuna.trial import TrialState
+
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    left = ("nothing to train (--trials N trains more" if done >= opts.trials
+            else f"training up to --trials {opts.trials} (")
+    print(f"nas-sr search: continuing study {opts.study!r} of {hide_password(opts.storage)}: {done} COMPLETE "
+          f"trials, {left}; --study NAME starts a fresh study)", file=sys.stderr)
 
 
 def default_trial_timeout(settings: Mapping[str, Any]) -> float | None:
@@ -201,7 +229,6 @@ def candidate_cost_fn(settings: Mapping[str, Any],
 def run_search(opts: SearchOptions) -> SearchOutcome:
     """Run the search until ``opts.trials`` trials are COMPLETE (those already there count)."""
     import optuna
-    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     val_names = list(opts.val_sets)
@@ -213,11 +240,18 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         raise ValueError("--trials and --workers must be positive")
     lock = writer_lock(opts.storage)  # one search per SQLite file: a second one is refused
     try:
-        study = _open_study(opts, objectives, constraints)
-    except BaseException:
+        return _search(opts, objectives, constraints)
+    finally:
         if lock is not None:
-            lock.close()
-        raise
+            lock.close()  # its file goes too: none is left after a search, however it ended
+
+
+def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[Constraint]) -> SearchOutcome:
+    """:func:`run_search` once it holds the storage's writer lock."""
+    from optuna.trial import TrialState
+
+    val_names = list(opts.val_sets)
+    study = _open_study(opts, objectives, constraints)
     if opts.objectives is None and study.metric_names:  # resuming: the study's own objectives
         objectives = parse_objectives(",".join(study.metric_names), val_names)
     stale_trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -232,28 +266,20 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     done_keys: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         done_keys.setdefault(t.user_attrs.get("config", ""), t.number)
+    if len(done_keys) >= opts.trials:  # a continued study with nothing left to train: no Ray to start
+        return SearchOutcome(study, len(done_keys), 0, 0, 0.0)
     finite = all(b.size() is not None for b in opts.space.branches)
     total = opts.space.count() if finite else None
     settings = {"seed": opts.seed, **opts.settings}
     settings.setdefault("threads", max(1, int(opts.cpus_per_trial)))
-    try:
-        strategy = make_strategy(opts.sampler, opts.space, objectives, seed=opts.seed, trials=opts.trials,
-                                 constraints=constraints,
-                                 cost_fn=candidate_cost_fn(settings, flops="flops" in {o.key for o in objectives}
-                                                           | {c.objective.key for c in constraints}))
-    except BaseException:
-        if lock is not None:
-            lock.close()
-        raise
+    strategy = make_strategy(opts.sampler, opts.space, objectives, seed=opts.seed, trials=opts.trials,
+                             constraints=constraints,
+                             cost_fn=candidate_cost_fn(settings, flops="flops" in {o.key for o in objectives}
+                                                       | {c.objective.key for c in constraints}))
     study.sampler = strategy.sampler()
     data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
     timeout = opts.trial_timeout if opts.trial_timeout is not None else default_trial_timeout(settings)
-    try:
-        runner = _Runner(opts, data, timeout)
-    except BaseException:
-        if lock is not None:
-            lock.close()
-        raise
+    runner = _Runner(opts, data, timeout)
     board, rungs, pruned_keys = _early_stopping(opts, study, objectives, settings)
     start = time.perf_counter()
     store_dir = artifact_dir(opts.storage)
@@ -356,8 +382,6 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                     break
         interrupts.restore()
         runner.close()
-        if lock is not None:
-            lock.close()
     if stopped and len(done_keys) < opts.trials:
         print(f"nas-sr search: stopped with {len(done_keys)} of {opts.trials} COMPLETE trials: {stopped}",
               file=sys.stderr)
