@@ -213,7 +213,8 @@ def test_search_front_page_titled_coloured_by_family_front_on_all_objectives(dem
     front = next(t for t in data if t["name"].startswith("Pareto front"))
     printed = [t.number for t in pareto_front(view.study)]
     assert sorted(front["customdata"]) == printed != sorted(view.pareto(["latency_ms", "psnr@val"]).index)
-    assert front["mode"] == "markers" and front["name"] == f"Pareto front on psnr@val, latency_ms, params ({len(printed)})"
+    assert front["mode"] == "markers"
+    assert front["name"] == f"Pareto front on psnr@val, latency_ms, params ({len(printed)})"
     assert front["marker"]["color"] == [colors[f] for f in complete.loc[front["customdata"], "family"].astype(str)]
     hover = front["text"][0]
     assert hover.startswith(f"trial {front['customdata'][0]} (") and "params=" in hover and "&quot;" not in hover

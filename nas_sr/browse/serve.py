@@ -2,11 +2,12 @@
 ``ThreadingHTTPServer``.
 
 Routes (GET only): ``/`` the study page, ``/trial/<number>`` a trial's page, ``/static/plotly.min.js``
-(the installed plotly package's copy: works offline), ``/favicon.ico`` (204, no icon), and JSON: ``/api/columns``, ``/api/front``,
-``/api/hypervolume``, ``/api/trial/<number>``. Every query parameter is checked against an allow-list
-before anything is read: column names must be the study's numeric columns, families and scales the
-study's own, numbers finite floats, trial numbers integers; anything else is HTTP 400 with a one-line
-JSON reason, an unknown path 404. Nothing built from a parameter reaches SQL, code or a file path.
+(the installed plotly package's copy: works offline), ``/favicon.ico`` (204, no icon), and JSON:
+``/api/columns``, ``/api/front``, ``/api/hypervolume``, ``/api/trial/<number>``. Every query parameter
+is checked against an allow-list before anything is read: column names must be the study's numeric
+columns, families and scales the study's own, numbers finite floats, trial numbers integers; anything
+else is HTTP 400 with a one-line JSON reason, an unknown path 404. Nothing built from a parameter
+reaches SQL, code or a file path.
 
 The database is opened read-only where the storage allows it (SQLite: ``mode=ro``) and no writing
 Optuna API is called.
