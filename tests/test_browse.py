@@ -179,6 +179,47 @@ def test_report_html_is_self_contained_with_front_and_table(demo, tmp_path, cli)
     assert 'id="families"' in text and 'id="hypervolume"' in text
 
 
+def test_report_goes_beside_the_database_by_default(demo, cli):
+    url, path = demo
+    status, stdout, _ = cli("report", "--study", "demo", "--storage", url, "--top", "3")
+    out = path.parent / "demo_report.html"
+    assert status == 0 and stdout.strip().startswith(f"wrote {out} (")
+    assert stdout.strip().endswith(f"study demo of {url}")
+    assert "<title>nas-sr report: study demo</title>" in out.read_text(encoding="utf-8")
+
+
+def figure_data(text: str) -> list[dict]:
+    """The traces of the first plotly figure of an HTML page."""
+    start = text.index("[", text.index('"front"', text.index("Plotly.newPlot(")))
+    return json.JSONDecoder().raw_decode(text, start)[0]
+
+
+def test_search_front_page_titled_coloured_by_family_front_on_all_objectives(demo, tmp_path):
+    from nas_sr.browse.report import family_colors
+    from nas_sr.search.report import pareto_front, write_front_html
+
+    url, _ = demo
+    view = open_study("demo", url)
+    text = write_front_html(view.study, view.objectives, tmp_path / "f.html").read_text(encoding="utf-8")
+    assert "<title>nas-sr front: study demo</title>" in text and "plotly.js v" in text
+    data = figure_data(text)
+    assert not [t for t in data if t["marker"].get("showscale") or "colorbar" in t["marker"]]  # no colour bar
+    complete = view.trials("COMPLETE")
+    colors = family_colors(complete["family"].astype(str))
+    by_family = {t["name"]: t for t in data if t["name"] in colors}
+    assert set(by_family) == set(complete.loc[complete["feasible"].astype(bool), "family"].astype(str))
+    assert all(t["marker"]["color"] == colors[name] for name, t in by_family.items())
+    # The front highlighted is the one nas-sr search prints: on all three objectives, not on the two axes.
+    front = next(t for t in data if t["name"].startswith("Pareto front"))
+    printed = [t.number for t in pareto_front(view.study)]
+    assert sorted(front["customdata"]) == printed != sorted(view.pareto(["latency_ms", "psnr@val"]).index)
+    assert front["mode"] == "markers"
+    assert front["name"] == f"Pareto front on psnr@val, latency_ms, params ({len(printed)})"
+    assert front["marker"]["color"] == [colors[f] for f in complete.loc[front["customdata"], "family"].astype(str)]
+    hover = front["text"][0]
+    assert hover.startswith(f"trial {front['customdata'][0]} (") and "params=" in hover and "&quot;" not in hover
+
+
 def test_bulk_add_trials_equals_add_trials(tmp_path):
     url = f"sqlite:///{tmp_path}/b.db"
     trials = [optuna.trial.create_trial(values=[float(i), float("inf") if i == 2 else 1.0],

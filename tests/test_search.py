@@ -78,6 +78,7 @@ def test_search_records_trials_and_front(data, tmp_path, ray_cluster, cli):
     from nas_sr.search.driver import run_search
 
     outcome = run_search(options(data, tmp_path, constraints=["params<=150"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "db.sqlite"]  # no db.sqlite.lock left
     study = outcome.study
     assert study.metric_names == ["psnr@val", "latency_ms", "params"]
     assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
@@ -114,6 +115,44 @@ def test_search_records_trials_and_front(data, tmp_path, ray_cluster, cli):
     status, out, _ = cli("trials", "--study", "t", "--storage", f"sqlite:///{tmp_path}/db.sqlite", "--state",
                          "complete", "--format", "json")
     assert status == 0 and sorted(r["number"] for r in json.loads(out)) == sorted(t.number for t in complete)
+
+
+def test_rerun_without_study_continues_it_and_names_every_output(data, tmp_path, ray_cluster, cli):
+    import optuna
+
+    root, db = data["root"], tmp_path / "db.sqlite"
+    url = f"sqlite:///{db}"
+
+    def search(*extra: str, trials: int = 2, space: Path = root / "tiny.yaml") -> tuple[int, str, str]:
+        return cli("search", "--space", str(space), "--storage", url, "--trials", str(trials), "--sampler",
+                   "random", "--train", str(root / "train"), "--val", str(root / "val"), "--budget-steps", "20",
+                   *TINY_ARGS, *extra)
+
+    def trials() -> list:
+        return optuna.load_study(study_name="default", storage=url).trials
+
+    status, out, err = search()
+    assert status == 0 and "continuing" not in err
+    assert out.splitlines()[-3:] == [f"storage: {url} (study default)", f"trial weights: {tmp_path}/artifacts/",
+                                      f"front plot: {tmp_path}/default_front.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "db.sqlite", "default_front.html"]
+    before = len(trials())
+
+    status, out, err = search()  # the set-up command again: continued, nothing left to train
+    assert status == 0 and f"continuing study 'default' of {url}: 2 COMPLETE trials, nothing to train" in err
+    assert len(trials()) == before and out.splitlines()[-1] == f"front plot: {tmp_path}/default_front.html"
+
+    status, out, err = search(trials=3)
+    assert status == 0 and "2 COMPLETE trials, training up to --trials 3" in err
+    assert sum(t.state.name == "COMPLETE" for t in trials()) == 3
+
+    other = root / "tiny_other.yaml"
+    other.write_text(TINY_SPACE.replace("name: tiny", "name: other"))
+    status, _, err = search(space=other)
+    assert status == 2 and f"(a search of {root / 'tiny.yaml'}, not {other}); add --resume" in err
+    status, _, err = search("--study", "default")  # a named study still needs --resume
+    assert status == 2 and "already has trials; add --resume" in err
+    assert not (tmp_path / "db.sqlite.lock").exists()
 
 
 def test_diverging_candidate_fails_and_search_completes(data, tmp_path, ray_cluster):
@@ -193,8 +232,10 @@ def test_resume_after_kill_9(data, tmp_path, cli):
     stale = [t.number for t in before if t.state == TrialState.RUNNING]
     assert done_before and stale
 
+    assert (tmp_path / "db.sqlite.lock").exists()  # kill -9 leaves it (unlocked)
     status, _, err = cli(*command[3:], "--budget-steps", "20")  # in-process: it stops before Ray
     assert status == 2 and "--resume" in err
+    assert not (tmp_path / "db.sqlite.lock").exists()  # the refused search took it and removed it
 
     wanted = len(done_before) + 1  # one more COMPLETE trial than the killed run left
     command[command.index("--trials") + 1] = str(wanted)
@@ -230,10 +271,44 @@ def test_ctrl_c_fails_running_trials(data, tmp_path):
         if run.poll() is None:
             run.kill()
     assert run.returncode == 130 and "interrupted" in err
+    assert not (tmp_path / "db.sqlite.lock").exists()
     from optuna import load_study
 
     trials = load_study(study_name="default", storage=f"sqlite:///{db}").get_trials()
     assert trials and all(t.state.name == "FAIL" and t.user_attrs["fail_reason"] == "interrupted" for t in trials)
+
+
+def test_writer_lock_refuses_a_second_writer_and_removes_its_file(tmp_path, monkeypatch):
+    import fcntl
+
+    from nas_sr.search.study import writer_lock
+
+    url, path = f"sqlite:///{tmp_path}/db.sqlite", tmp_path / "db.sqlite.lock"
+    held = writer_lock(url)
+    with pytest.raises(ValueError, match="another nas-sr search is writing"):
+        writer_lock(url)
+    held.close()
+    assert not path.exists()
+
+    # A search that opened the lock file just before its holder removed it locks a removed file: it must
+    # see that and lock the file at the path, which a third search then finds held.
+    real_flock, calls = fcntl.flock, []
+
+    def holder_finishes_first(handle, operation):
+        if not calls:
+            path.unlink()
+        calls.append(operation)
+        return real_flock(handle, operation)
+
+    monkeypatch.setattr(fcntl, "flock", holder_finishes_first)
+    second = writer_lock(url)
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    assert len(calls) == 2 and path.exists()
+    with pytest.raises(ValueError, match="another nas-sr search is writing"):
+        writer_lock(url)
+    second.close()
+    writer_lock(url).close()
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("text", ["latency_ms=<33", "latency_ms<=", "speed<=3", "latency_ms<=33ms", "<=3"])

@@ -192,6 +192,19 @@ def test_three_objectives_give_a_3d_front(served):
     assert [a["key"] for a in body["meta"]["axes"]] == ["params", "psnr_val", "latency_ms"]
 
 
+@pytest.mark.parametrize("query", ["", "?x=params&y=psnr_val&z=latency_ms"], ids=["2-D", "3-D"])
+def test_hover_shows_the_config_as_stored(served, query):
+    """Hover text is plotly pseudo-HTML: quotes stay quotes (plotly.js does not decode &quot;)."""
+    server, view, _, trained, _ = served
+    _, body = get(server, "/api/front" + query)
+    hover = {int(n): text for t in body["figure"]["data"] if t.get("customdata") is not None
+             for n, text in zip(t["customdata"], t["text"])}
+    config = view.trials().loc[trained, "config"]
+    assert config.startswith('{"channels":2,')
+    assert hover[trained] == f"trial {trained} (esr-tm)<br>{config}"
+    assert not [text for text in hover.values() if "&quot;" in text or "&#x27;" in text]
+
+
 def test_filters_by_family_scale_and_range(served):
     server, view, *_ = served
     frame = view.trials("COMPLETE")
@@ -336,6 +349,17 @@ def test_unknown_paths_are_404(served, path):
     connection.request("GET", path)  # sent as written: no client-side path normalisation
     response = connection.getresponse()
     assert response.status == 404 and "error" in json.loads(response.read())
+    connection.close()
+
+
+def test_favicon_is_answered_not_404(served):
+    server, *_ = served
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=30)
+    for _ in range(2):  # the connection stays usable after the empty answer
+        connection.request("GET", "/favicon.ico")
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (204, b"")
+        assert response.headers["Cache-Control"] == "max-age=86400"  # asked once a day, not per page
     connection.close()
 
 

@@ -80,6 +80,7 @@ def browser():
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
                  "--enable-unsafe-swiftshader"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # failed requests show in the console log
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(120)
     yield driver
@@ -102,6 +103,17 @@ PLOT = """const gd = document.getElementById('front');
 return gd._fullData.map((t) => ({name: t.name, type: t.type, x: Array.from(t.x || []),
                                  numbers: t.customdata ? Array.from(t.customdata) : null}));"""
 
+#: Hover trial ``arguments[0]`` of the drawn front as the mouse would; the hover label's text up to its
+#: x value (what the user reads: "trial N (family)" and the config).
+HOVER = """const gd = document.getElementById('front');
+for (let i = 0; i < gd.data.length; i++) {
+  const j = Array.from(gd.data[i].customdata || []).indexOf(arguments[0]);
+  if (j >= 0) { Plotly.Fx.hover(gd, [{curveNumber: i, pointNumber: j}]); break; }
+}
+const text = document.querySelector('#front .hoverlayer .hovertext text.nums').textContent;
+Plotly.Fx.unhover(gd);
+return text.slice(0, text.indexOf('latency_ms=') + 'latency_ms='.length);"""
+
 
 def test_page_plot_axes_and_click_to_trial(server, browser, artifacts):
     from selenium.webdriver.common.action_chains import ActionChains
@@ -120,6 +132,9 @@ def test_page_plot_axes_and_click_to_trial(server, browser, artifacts):
     drawn = {n: x for t in traces if t["numbers"] for n, x in zip(t["numbers"], t["x"])}
     assert all(drawn[n] == pytest.approx(complete.loc[n, "latency_ms"]) for n in complete.index)
     browser.save_screenshot(str(artifacts / "serve_front.png"))
+    config = complete.loc[trained, "config"]
+    assert browser.execute_script(HOVER, trained) == f"trial {trained} (esr-tm){config}latency_ms="
+    assert not [e["message"] for e in browser.get_log("browser") if "404" in e["message"]]  # favicon.ico included
 
     Select(browser.find_element(By.ID, "x")).select_by_value("params")
     stamp = rendered(browser, stamp)
@@ -136,6 +151,9 @@ def test_page_plot_axes_and_click_to_trial(server, browser, artifacts):
     Select(browser.find_element(By.ID, "z")).select_by_value("latency_ms")
     stamp = rendered(browser, stamp)
     assert {t["type"] for t in browser.execute_script(PLOT)} == {"scatter3d"}
+    texts = browser.execute_script("return document.getElementById('front')._fullData.map((t) => t.text)")
+    assert f"trial {trained} (esr-tm)<br>{config}" in [s for t in texts if isinstance(t, list) for s in t]
+    assert not [s for t in texts if isinstance(t, list) for s in t if "&quot;" in s]
     browser.save_screenshot(str(artifacts / "serve_front_3d.png"))
     Select(browser.find_element(By.ID, "z")).select_by_value("")
     stamp = rendered(browser, stamp)

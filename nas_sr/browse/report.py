@@ -38,26 +38,45 @@ def default_axes(objectives: Sequence[Objective]) -> tuple[Objective, Objective]
     return x, y
 
 
-def _hover(frame: "pd.DataFrame") -> list[str]:
+def hover_text(value: Any) -> str:
+    """``value`` as plotly hover text shows it verbatim: ``&``, ``<`` and ``>`` escaped, the only
+    entities plotly.js decodes of those html.escape writes (``&quot;`` would show as such).
+
+    >>> hover_text('{"channels":2,"note":"<b>&"}')
+    '{"channels":2,"note":"&lt;b&gt;&amp;"}'
+    """
+    return html.escape(str(value), quote=False)
+
+
+def _hover(frame: "pd.DataFrame", more: Sequence[Objective] = ()) -> list[str]:
+    """Per row: trial number, family, config, then each objective of ``more`` (those off the axes)."""
     family = frame["family"].astype("string").fillna("?") if "family" in frame else ["?"] * len(frame)
     config = frame["config"].astype("string").fillna("") if "config" in frame else [""] * len(frame)
-    return [f"trial {n} ({f})<br>{html.escape(str(c))}" for n, f, c in zip(frame.index, family, config)]
+    text = [f"trial {n} ({hover_text(f)})<br>{hover_text(c)}" for n, f, c in zip(frame.index, family, config)]
+    for o in more:
+        values = frame[o.key].astype("float64") if o.key in frame else [float("nan")] * len(frame)
+        text = [f"{s}<br>{hover_text(o.name)}={v:.4g}" for s, v in zip(text, values)]
+    return text
 
 
-def _scatter(frame: "pd.DataFrame", x: Objective, y: Objective, **kw: Any) -> "go.Scatter":
+def _scatter(frame: "pd.DataFrame", x: Objective, y: Objective, more: Sequence[Objective] = (),
+             **kw: Any) -> "go.Scatter":
     import plotly.graph_objects as go
 
     kind = go.Scattergl if len(frame) > WEBGL_FROM else go.Scatter
     return kind(x=frame[x.key].astype("float64"), y=frame[y.key].astype("float64"),
-                customdata=list(map(int, frame.index)), text=_hover(frame),
+                customdata=list(map(int, frame.index)), text=_hover(frame, more),
                 hovertemplate="%{text}<br>" + f"{x.name}=%{{x:.4g}}<br>{y.name}=%{{y:.4g}}<extra></extra>", **kw)
 
 
 def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Objective | str | None" = None,
-                 frame: "pd.DataFrame | None" = None, reference: "pd.DataFrame | None" = None) -> "go.Figure":
+                 frame: "pd.DataFrame | None" = None, reference: "pd.DataFrame | None" = None,
+                 front_on: Sequence[Objective] = ()) -> "go.Figure":
     """The COMPLETE trials on ``x`` and ``y`` (default :func:`default_axes`): feasible ones coloured by
     family, infeasible grey, the front on these two objectives highlighted and joined; ``reference``
-    (rows of a reference study) drawn as crosses where it has both columns."""
+    (rows of a reference study) drawn as crosses where it has both columns. With ``front_on``, the
+    front highlighted is the one on those objectives, not joined (off the axes it is no line), and
+    the hover shows the objectives off the axes."""
     import plotly.graph_objects as go
 
     dx, dy = default_axes(view.objectives)
@@ -68,7 +87,9 @@ def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Object
         data = data[data[x.key].notna() & data[y.key].notna()]
     else:
         data = data.iloc[:0]
-    on = front_mask(data, [x, y])
+    more = [o for o in front_on if o.key not in (x.key, y.key)]
+    joined = not more
+    on = front_mask(data, list(front_on) or [x, y])
     feasible = data["feasible"].fillna(False).to_numpy(bool)
     traces = []
     families = data["family"].astype("string").fillna("?") if "family" in data else None
@@ -76,11 +97,11 @@ def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Object
     rest = data[~on & feasible]
     for family in sorted(set(families[~on & feasible])) if families is not None else [None]:
         part = rest if family is None else rest[families[~on & feasible] == family]
-        traces.append(_scatter(part, x, y, mode="markers", name=family or "trials", legendgroup=family,
+        traces.append(_scatter(part, x, y, more, mode="markers", name=family or "trials", legendgroup=family,
                                marker={"size": 7, "opacity": 0.75, "color": colors.get(family, _COLORS[0])}))
     bad = data[~feasible]
     if len(bad):
-        traces.append(_scatter(bad, x, y, mode="markers", name=f"infeasible ({len(bad)})",
+        traces.append(_scatter(bad, x, y, more, mode="markers", name=f"infeasible ({len(bad)})",
                                marker={"size": 6, "color": GREY}))
     if reference is not None and x.key in reference and y.key in reference:
         ref = reference[reference[x.key].notna() & reference[y.key].notna()]
@@ -92,7 +113,9 @@ def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Object
             ref_trace.text = [f"{m}<br>{t}" for m, t in zip(ref.get("model_id", ref.index), ref_trace.text)]
             traces.append(ref_trace)
     front = data[on].sort_values(x.key)
-    traces.append(_scatter(front, x, y, mode="lines+markers", name=f"Pareto front ({len(front)})",
+    over = "" if joined else f" on {', '.join(o.name for o in front_on)}"
+    traces.append(_scatter(front, x, y, more, mode="lines+markers" if joined else "markers",
+                           name=f"Pareto front{over} ({len(front)})",
                            line={"color": "black", "width": 1, "shape": "hv" if x.direction == y.direction
                                  else "vh"},
                            marker={"size": 12, "symbol": "diamond", "line": {"color": "black", "width": 1.5},
@@ -104,6 +127,28 @@ def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Object
                          xaxis_title=x.name, yaxis_title=y.name, legend_title="family", template="plotly_white",
                          xaxis_type="log" if x.key in LOG_AXES else None, height=560)
     return figure
+
+
+def front_page(view: StudyView, objectives: "Sequence[Objective] | None" = None) -> str:
+    """The front plot ``nas-sr search`` writes, as one HTML page (plotly.js inline, opens offline):
+    :func:`front_figure` on the default axes of ``objectives`` (default: the study's), the front on
+    all of them highlighted: the trials ``nas-sr search`` prints."""
+    objectives = list(objectives or view.objectives)
+    x, y = default_axes(objectives)
+    figure = front_figure(view, x, y, front_on=objectives)
+    title = html.escape(f"nas-sr front: study {view.name}")
+    names = ", ".join(o.name + (" ↑" if o.direction == "maximize" else " ↓") for o in objectives)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:1.5em;}} .note{{color:#555;}}</style>
+</head><body>
+<h1>{title}</h1>
+<p class="note">COMPLETE trials coloured by family, infeasible ones grey; diamonds: the Pareto front on
+{html.escape(names)}; hover a point for its config. <code>nas-sr report</code> and <code>nas-sr serve</code>
+show more.</p>
+{figure.to_html(full_html=False, include_plotlyjs=True, div_id="front")}
+</body></html>
+"""
 
 
 def family_figure(frame: "pd.DataFrame", x: Objective, y: Objective) -> "go.Figure":

@@ -2,11 +2,12 @@
 ``ThreadingHTTPServer``.
 
 Routes (GET only): ``/`` the study page, ``/trial/<number>`` a trial's page, ``/static/plotly.min.js``
-(the installed plotly package's copy: works offline), and JSON: ``/api/columns``, ``/api/front``,
-``/api/hypervolume``, ``/api/trial/<number>``. Every query parameter is checked against an allow-list
-before anything is read: column names must be the study's numeric columns, families and scales the
-study's own, numbers finite floats, trial numbers integers; anything else is HTTP 400 with a one-line
-JSON reason, an unknown path 404. Nothing built from a parameter reaches SQL, code or a file path.
+(the installed plotly package's copy: works offline), ``/favicon.ico`` (204, no icon), and JSON:
+``/api/columns``, ``/api/front``, ``/api/hypervolume``, ``/api/trial/<number>``. Every query parameter
+is checked against an allow-list before anything is read: column names must be the study's numeric
+columns, families and scales the study's own, numbers finite floats, trial numbers integers; anything
+else is HTTP 400 with a one-line JSON reason, an unknown path 404. Nothing built from a parameter
+reaches SQL, code or a file path.
 
 The database is opened read-only where the storage allows it (SQLite: ``mode=ro``) and no writing
 Optuna API is called.
@@ -48,6 +49,9 @@ MAX_VALUE = 200
 MAX_NUMBER = 1e18
 _NUMBER = re.compile(r"^[+-]?(\d{1,40}(\.\d{0,40})?|\.\d{1,40})([eE][+-]?\d{1,3})?$")
 _TRIAL = re.compile(r"^/(api/)?trial/([^/]*)$")
+FAVICON = "image/x-icon"
+#: Content types the browser may keep a day: plotly.js and the (empty) icon never change while serving.
+CACHED = ("text/javascript", FAVICON)
 
 
 class BadRequest(ValueError):
@@ -176,7 +180,7 @@ class Handler(BaseHTTPRequestHandler):
                          else kind)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Cache-Control", "max-age=86400" if kind == "text/javascript" else "no-store")
+        self.send_header("Cache-Control", "max-age=86400" if kind in CACHED else "no-store")
         self.end_headers()
         try:
             self.wfile.write(body)
@@ -205,6 +209,8 @@ class Handler(BaseHTTPRequestHandler):
             return 200, "text/html", study_page(dashboard.view.name).encode()
         if path == "/static/plotly.min.js":
             return 200, "text/javascript", self.server.plotly_js()
+        if path == "/favicon.ico":  # every browser asks; a 404 would show as an error in its console
+            return 204, FAVICON, b""
         if path == "/api/columns":
             parse_query(query, {})
             return 200, "application/json", json.dumps(dashboard.columns()).encode()

@@ -15,7 +15,8 @@ def register(subparsers: Any) -> None:
                               "comparison, the hypervolume over trials and the top trials.")
     p.add_argument("--study", default="default", help="study name (default: default)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
-    p.add_argument("--out", default="report.html", help="output HTML file (default report.html)")
+    p.add_argument("--out", help="output HTML file (default <study>_report.html beside the database, else in "
+                   "studies/: studies/default_report.html for the demo)")
     p.add_argument("--x", help="objective on the x axis (default: the study's first cost, e.g. latency_ms)")
     p.add_argument("--y", help="objective on the y axis (default: the study's first quality, e.g. psnr@val)")
     p.add_argument("--reference", metavar="STUDY",
@@ -27,9 +28,11 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from nas_sr.browse.query import open_study
     from nas_sr.browse.report import write_report
+    from nas_sr.search.study import hide_password, output_file
 
     view = open_study(args.study, args.storage)
     reference = open_study(args.reference, args.storage) if args.reference else None
-    path = write_report(view, args.out, x=args.x, y=args.y, reference=reference, top=args.top)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    out = args.out or output_file(args.storage, args.study, "report")
+    path = write_report(view, out, x=args.x, y=args.y, reference=reference, top=args.top)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): study {args.study} of {hide_password(args.storage)}")
     return 0

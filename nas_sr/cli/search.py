@@ -4,7 +4,8 @@ With no arguments: the x2 edge-SR demo (``search_spaces/edge_sr_small.yaml``) on
 photos, CPU, 2 workers, 20 COMPLETE trials of 4000 training steps each (the trainer's settings:
 they rank candidates best for their time), in ``sqlite:///studies/default.db``
 (study ``default``); prints the Pareto front and writes ``studies/default_front.html``. The trials are
-chosen by the ``cost-aware`` strategy unless ``--sampler`` names another.
+chosen by the ``cost-aware`` strategy unless ``--sampler`` names another. Run again without
+``--study``, it continues the study ``default`` (a search of the same space), saying so.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "search", help="search a space for the Pareto front of quality vs cost (Optuna + Ray)",
-        description=__doc__.split("\n\n")[1].replace("\n", " ") + " Re-running a study with results needs --resume.")
+        description=__doc__.split("\n\n")[1].replace("\n", " ") + " A named study with results needs --resume.")
     p.add_argument("--space", type=Path, help=f"search-space YAML (default {DEFAULT_SPACE.name})")
-    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--study", help="study name (default: default, continued when it searched the same space)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"study storage: sqlite:///PATH (default {DEFAULT_STORAGE}), "
                    "postgresql+psycopg://USER:PW@HOST:PORT/DB (clusters) or journal:PATH (a shared file system)")
     p.add_argument("--trials", type=positive, default=20, help="COMPLETE trials wanted, those already in the "
@@ -87,7 +88,8 @@ def register(subparsers: Any) -> None:
                    help="kill a trial still running after this long and record it FAIL (default: 3 x "
                    "--budget-seconds + 600; none for a steps-only budget)")
     p.add_argument("--ray-temp-dir", help="Ray's session folder for a local cluster (default Ray's own)")
-    p.add_argument("--html", type=Path, help="where to write the front plot (default <db dir>/<study>_front.html)")
+    p.add_argument("--out", "--html", dest="out", type=Path, help="the front plot's file (default "
+                   "<study>_front.html beside the database, else in studies/)")
     p.add_argument("--early-stopping", choices=("none", "mo-asha"), default="none",
                    help="mo-asha: multi-objective asynchronous successive halving over step rungs; a trial "
                    "stopped at a rung is PRUNED (never on the front); needs --budget-steps (default none)")
@@ -133,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from nas_sr.search.driver import SearchOptions, run_search
     from nas_sr.search.objectives import objectives_of_study
     from nas_sr.search.report import pareto_front, render, trial_row, write_front_html
-    from nas_sr.search.study import artifact_dir
+    from nas_sr.search.study import artifact_dir, hide_password, output_file
 
     # Every image must fit a patch (training) or be scorable (validation) at the largest scale.
     scale = max(space.scales)
@@ -149,9 +151,10 @@ def run(args: argparse.Namespace) -> int:
     if gpus is None:
         gpus = 1.0 / args.workers if args.device.startswith("cuda") else 0.0
     opts = SearchOptions(space=space, train_images=list(train), val_sets={k: list(v) for k, v in val.items()},
-                         study=args.study, storage=args.storage, trials=args.trials, workers=args.workers,
-                         sampler=args.sampler, objectives=args.objectives, constraints=args.constraint,
-                         resume=args.resume, seed=args.seed, settings=settings, gpus_per_trial=gpus,
+                         study=args.study or "default", storage=args.storage, trials=args.trials,
+                         workers=args.workers, sampler=args.sampler, objectives=args.objectives,
+                         constraints=args.constraint, resume=args.resume, auto_resume=args.study is None,
+                         seed=args.seed, settings=settings, gpus_per_trial=gpus,
                          cpus_per_trial=args.cpus_per_trial, max_retries=args.max_retries,
                          ray_address=args.address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress,
                          early_stopping=early, trial_timeout=args.trial_timeout)
@@ -166,11 +169,16 @@ def run(args: argparse.Namespace) -> int:
     study = outcome.study
     objectives = objectives_of_study(study.metric_names, study.directions)
     front = pareto_front(study)
-    print(f"study {args.study}: {outcome.complete} COMPLETE, {outcome.failed} failed, {outcome.duplicates} "
+    print(f"study {opts.study}: {outcome.complete} COMPLETE, {outcome.failed} failed, {outcome.duplicates} "
           f"duplicate proposals skipped, {outcome.seconds:.0f} s; Pareto front ({len(front)} trials):")
     print(render([trial_row(t, objectives) for t in front], "table"))
-    html = args.html or artifact_dir(args.storage).parent / f"{args.study}_front.html"
-    print(f"front plot: {write_front_html(study, objectives, html)}")
+    # Where everything is: the storage, and each file this command wrote.
+    print(f"storage: {hide_password(args.storage)} (study {opts.study})")
+    weights = artifact_dir(args.storage)
+    if weights.is_dir():
+        print(f"trial weights: {weights}/")
+    html = write_front_html(study, objectives, args.out or output_file(args.storage, opts.study, "front"))
+    print(f"front plot: {html}")
     return 0 if not outcome.stopped else 1
 
 

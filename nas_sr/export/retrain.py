@@ -2,7 +2,7 @@
 
 The new trial runs the search's own trial body (:func:`nas_sr.search.worker.run_trial`, in this
 process) with the study's recorded worker settings and the budget given here, and is recorded by
-the driver's :func:`nas_sr.search.driver.record_complete` (objectives, constraints, weights
+the driver's :func:`nas_sr.search.record.record_complete` (objectives, constraints, weights
 artifact). It carries the original's params and user attributes ``retrain_of`` (the original's
 number) and ``retrain_budget`` (steps, seconds).
 """
@@ -26,8 +26,8 @@ def retrain_trial(study_name: str, storage_url: str, number: int, steps: int, se
     from nas_sr.export.trial import find_trial, trial_config
     from nas_sr.models.registry import config_key
     from nas_sr.search.constraints import parse_constraint
-    from nas_sr.search.driver import record_complete
     from nas_sr.search.objectives import parse_objectives
+    from nas_sr.search.record import record_complete
     from nas_sr.search.study import artifact_dir, fail_trial, load_existing_study, writer_lock
     from nas_sr.search.worker import run_trial
 

@@ -19,20 +19,19 @@ a trial that a rung stops is told PRUNED with user attributes ``rung_values`` an
 from __future__ import annotations
 
 import json
-import math
-import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from nas_sr.search.constraints import Constraint, parse_constraint
 from nas_sr.search.early_stopping import record_pruned
 from nas_sr.search.early_stopping import trial_settings as es_settings
 from nas_sr.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
+from nas_sr.search.record import record_complete, set_attrs
+from nas_sr.search.runner import SafePointInterrupts
+from nas_sr.search.runner import TrialRunner as _Runner  # tests replace driver._Runner
 from nas_sr.search.strategy import (
     STRATEGIES,
     SamplerStrategy,
@@ -49,6 +48,7 @@ from nas_sr.search.study import (
     existing_studies,
     fail_trial,
     fail_stale_trials,
+    hide_password,
     writer_lock,
 )
 
@@ -61,7 +61,6 @@ SAMPLERS = STRATEGIES
 DEFAULT_STORAGE = "sqlite:///studies/default.db"
 #: Proposals in a row that repeat known configs before the space counts as exhausted.
 MAX_DUPLICATES_IN_A_ROW = 200
-CURVE_POINTS = 50
 
 
 @dataclass
@@ -80,6 +79,9 @@ class SearchOptions:
     objectives: str | None = None
     constraints: Sequence[str] = ()
     resume: bool = False
+    #: Continue a study that has trials without ``resume`` when it searched the same space, saying so
+    #: (``nas-sr search`` without ``--study``: re-running the set-up command continues the demo).
+    auto_resume: bool = False
     seed: int = 0
     #: Worker settings: trainer settings (max_steps, max_seconds, batch_size, patch_size, lr,
     #: device...) and cost settings (resolution, latency, latency_repeats, threads, cost_cache).
@@ -124,8 +126,12 @@ def _open_study(opts: SearchOptions, objectives: list[Objective], constraints: l
         study = optuna.load_study(study_name=opts.study, storage=storage, sampler=sampler)
         has_trials = bool(study.get_trials(deepcopy=False))
         if has_trials and not opts.resume:
-            raise ValueError(f"study {opts.study!r} in {opts.storage} already has trials; add --resume to "
-                             "continue it, or choose another --study")
+            space = study.user_attrs.get("space")
+            if not (opts.auto_resume and _same_space(space, opts.space.source)):
+                held = f" (a search of {space}, not {opts.space.source})" if opts.auto_resume else ""
+                raise ValueError(f"study {opts.study!r} in {hide_password(opts.storage)} already has trials{held}; "
+                                 "add --resume to continue it, or choose another --study")
+            _say_continued(study, opts)
         old = list(study.metric_names or [])
         if opts.objectives is not None and old and old != [o.name for o in objectives]:
             raise ValueError(f"study {opts.study!r} has objectives {','.join(old)}; --objectives "
@@ -140,6 +146,26 @@ def _open_study(opts: SearchOptions, objectives: list[Objective], constraints: l
     study.set_user_attr("constraints", [c.text for c in constraints])
     study.set_user_attr("settings", _jsonable(opts.settings))
     return study
+
+
+def _same_space(recorded: Any, source: str) -> bool:
+    """Whether a study's recorded space is the file ``source`` (paths compared resolved)."""
+    from pathlib import Path
+
+    if not isinstance(recorded, str):
+        return False
+    return recorded == source or Path(source).is_file() and Path(recorded).resolve() == Path(source).resolve()
+
+
+def _say_continued(study: "optuna.Study", opts: SearchOptions) -> None:
+    """The one line that says an existing study is continued, and what is left to train."""
+    from optuna.trial import TrialState
+
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    left = ("nothing to train (--trials N trains more" if done >= opts.trials
+            else f"training up to --trials {opts.trials} (")
+    print(f"nas-sr search: continuing study {opts.study!r} of {hide_password(opts.storage)}: {done} COMPLETE "
+          f"trials, {left}; --study NAME starts a fresh study)", file=sys.stderr)
 
 
 def default_trial_timeout(settings: Mapping[str, Any]) -> float | None:
@@ -203,7 +229,6 @@ def candidate_cost_fn(settings: Mapping[str, Any],
 def run_search(opts: SearchOptions) -> SearchOutcome:
     """Run the search until ``opts.trials`` trials are COMPLETE (those already there count)."""
     import optuna
-    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     val_names = list(opts.val_sets)
@@ -215,11 +240,18 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         raise ValueError("--trials and --workers must be positive")
     lock = writer_lock(opts.storage)  # one search per SQLite file: a second one is refused
     try:
-        study = _open_study(opts, objectives, constraints)
-    except BaseException:
+        return _search(opts, objectives, constraints)
+    finally:
         if lock is not None:
-            lock.close()
-        raise
+            lock.close()  # its file goes too: none is left after a search, however it ended
+
+
+def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[Constraint]) -> SearchOutcome:
+    """:func:`run_search` once it holds the storage's writer lock."""
+    from optuna.trial import TrialState
+
+    val_names = list(opts.val_sets)
+    study = _open_study(opts, objectives, constraints)
     if opts.objectives is None and study.metric_names:  # resuming: the study's own objectives
         objectives = parse_objectives(",".join(study.metric_names), val_names)
     stale_trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -234,28 +266,20 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     done_keys: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         done_keys.setdefault(t.user_attrs.get("config", ""), t.number)
+    if len(done_keys) >= opts.trials:  # a continued study with nothing left to train: no Ray to start
+        return SearchOutcome(study, len(done_keys), 0, 0, 0.0)
     finite = all(b.size() is not None for b in opts.space.branches)
     total = opts.space.count() if finite else None
     settings = {"seed": opts.seed, **opts.settings}
     settings.setdefault("threads", max(1, int(opts.cpus_per_trial)))
-    try:
-        strategy = make_strategy(opts.sampler, opts.space, objectives, seed=opts.seed, trials=opts.trials,
-                                 constraints=constraints,
-                                 cost_fn=candidate_cost_fn(settings, flops="flops" in {o.key for o in objectives}
-                                                           | {c.objective.key for c in constraints}))
-    except BaseException:
-        if lock is not None:
-            lock.close()
-        raise
+    strategy = make_strategy(opts.sampler, opts.space, objectives, seed=opts.seed, trials=opts.trials,
+                             constraints=constraints,
+                             cost_fn=candidate_cost_fn(settings, flops="flops" in {o.key for o in objectives}
+                                                       | {c.objective.key for c in constraints}))
     study.sampler = strategy.sampler()
     data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
     timeout = opts.trial_timeout if opts.trial_timeout is not None else default_trial_timeout(settings)
-    try:
-        runner = _Runner(opts, data, timeout)
-    except BaseException:
-        if lock is not None:
-            lock.close()
-        raise
+    runner = _Runner(opts, data, timeout)
     board, rungs, pruned_keys = _early_stopping(opts, study, objectives, settings)
     start = time.perf_counter()
     store_dir = artifact_dir(opts.storage)
@@ -266,7 +290,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     bar = _progress(opts, len(done_keys))
     reason_on_exit = "driver error"
     asked: set[int] = set()  # trials asked and not yet told: none may outlive the loop RUNNING
-    interrupts = _SafePointInterrupts()
+    interrupts = SafePointInterrupts()
     try:
         while True:
             interrupts.check()
@@ -301,7 +325,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                         stopped = f"{dup_row} proposals in a row repeated evaluated configurations"
                     continue
                 dup_row = 0
-                _set_attrs(trial, {"config": key, "family": config["family"], "scale": config["scale"],
+                set_attrs(trial, {"config": key, "family": config["family"], "scale": config["scale"],
                                    "seed": opts.seed, "nas_sr_version": _version(), "sampler": opts.sampler,
                                    "sampler_seed": opts.seed})
                 trial_settings = settings if board is None else es_settings(settings, board, trial.number, rungs)
@@ -311,7 +335,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
             ref, result = runner.wait_one(list(inflight), interrupts.check)
             trial, config, key = inflight.pop(ref)
             if result.get("node"):
-                _set_attrs(trial, result["node"])
+                set_attrs(trial, result["node"])
             if result.get("state") == "pruned" and board is not None:  # stopped at a rung: PRUNED
                 record_pruned(study, trial, key, result)
                 pruned_keys[key] = trial.number
@@ -358,8 +382,6 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                     break
         interrupts.restore()
         runner.close()
-        if lock is not None:
-            lock.close()
     if stopped and len(done_keys) < opts.trials:
         print(f"nas-sr search: stopped with {len(done_keys)} of {opts.trials} COMPLETE trials: {stopped}",
               file=sys.stderr)
@@ -384,89 +406,6 @@ def _early_stopping(opts: SearchOptions, study: "optuna.Study", objectives: list
               for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
               if t.user_attrs.get("early_stopped") and t.user_attrs.get("config")}
     return start_board(objectives, es, study), rungs, pruned
-
-
-class _SafePointInterrupts:
-    """Ctrl-C and SIGTERM stop the search at the next safe point (within a second), never inside a
-    step that writes the study: a trial asked but not yet tracked would otherwise outlive the driver
-    RUNNING. A second signal stops at once."""
-
-    def __init__(self) -> None:
-        import signal
-        import threading
-
-        self._pending = False
-        self._previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {sig: signal.signal(sig, self._hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def _hold(self, signum: int, frame: Any) -> None:
-        if self._pending:
-            raise KeyboardInterrupt
-        self._pending = True
-
-    def check(self) -> None:
-        """Raise :class:`KeyboardInterrupt` if a signal came since the last safe point."""
-        if self._pending:
-            raise KeyboardInterrupt
-
-    def restore(self) -> None:
-        import signal
-
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
-
-
-def record_complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any], result: Mapping[str, Any],
-                    objectives: list[Objective], constraints: list[Constraint], store_dir: Path) -> str:
-    """Record a finished training as COMPLETE; returns a failure reason instead when it cannot be."""
-    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-
-    cost = result["cost"]
-    latency = cost.get("latency") or {}
-    attrs: dict[str, Any] = {**result["metrics"], "params": cost["params"], "flops": cost["flops"],
-                             "resolution": cost["resolution"], "steps": result["steps"],
-                             "seconds": round(result["seconds"], 3), "final_loss": result["final_loss"]}
-    if latency:
-        attrs.update(latency_ms=latency["median_ms"], latency_iqr_ms=latency["iqr_ms"],
-                     device=_device_text(latency["device"]))
-    curve = result.get("curve") or []
-    if result.get("rung_values"):  # early stopping: the values at each rung it passed
-        attrs["rung_values"] = result["rung_values"]
-    attrs["curve"] = curve[:: max(1, math.ceil(len(curve) / CURVE_POINTS))]
-    try:
-        values = [o.value(attrs) for o in objectives]
-    except KeyError as exc:
-        _set_attrs(trial, attrs)
-        return f"objective value {exc.args[0]!r} missing from the trial's results"
-    bad = [o.name for o, v in zip(objectives, values) if not math.isfinite(v)]
-    _set_attrs(trial, attrs)
-    if bad:
-        return f"objective {', '.join(bad)} is not finite"
-    for c in constraints:
-        trial.set_constraint(c.text, c.violation(attrs))
-    try:
-        store_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"trial{trial.number}_weights.pt"
-            path.write_bytes(result["weights"])
-            artifact = upload_artifact(artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(path),
-                                       study_or_trial=trial, mimetype="application/octet-stream")
-    except OSError as exc:  # disk full, read-only folder...: this trial fails, the search goes on
-        return f"weights not saved to {store_dir}: {type(exc).__name__}: {exc}".splitlines()[0]
-    trial.set_user_attr("weights_artifact", artifact)
-    study.tell(trial, values)
-    return ""
-
-
-def _set_attrs(trial: Any, attrs: Mapping[str, Any]) -> None:
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
-
-
-def _device_text(device: Mapping[str, Any]) -> str:
-    return f"{device['kind']}|{device['name']}|{device['threads']} threads|{device['dtype']}|torch {device['torch_version']}"
 
 
 def _version() -> str:
@@ -505,151 +444,3 @@ def _progress(opts: SearchOptions, initial: int) -> Any:
                 unit="trial", file=sys.stderr, dynamic_ncols=True)
 
 
-def _traced(fn: Callable[..., dict[str, Any]], config: dict[str, Any], settings: dict[str, Any],
-            data: Any) -> dict[str, Any]:
-    """The Ray task body: ``fn``'s result with the provenance of where it ran (``node``)."""
-    import socket
-
-    node: dict[str, Any] = {"worker_pid": os.getpid(), "hostname": socket.gethostname()}
-    try:
-        import ray
-
-        context = ray.get_runtime_context()
-        node["ray_node_id"] = context.get_node_id()
-        node["ray_node_ip"] = ray.util.get_node_ip_address()
-        gpus = context.get_accelerator_ids().get("GPU") or []
-        if gpus:
-            node["ray_gpu_ids"] = ",".join(map(str, gpus))
-    except Exception:  # noqa: BLE001 - not in a Ray worker (tests calling it directly)
-        pass
-    node["train_device"] = _train_device(str(settings.get("device", "cpu")))
-    result = dict(fn(config, settings, data))
-    result["node"] = node
-    return result
-
-
-def _train_device(device: str) -> str:
-    """``cpu|<processor>`` or ``cuda:N|<GPU name>``: the device a trial trained on."""
-    import platform
-
-    if device.startswith("cuda"):
-        try:
-            import torch
-
-            index = torch.device(device).index or 0
-            return f"{device}|{torch.cuda.get_device_name(index)}"
-        except Exception:  # noqa: BLE001 - no CUDA here: the trial fails in training, saying why
-            return f"{device}|unavailable"
-    return f"{device}|{platform.processor() or platform.machine()}"
-
-
-def _lost_result(exc: BaseException) -> dict[str, Any]:
-    """A failed result for a task whose worker or node died; ``lost`` makes it eligible for a retry."""
-    import ray.exceptions as rex
-
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    if len(first) > 200:  # Ray's messages run on: keep whole sentences (node IP and id included)
-        cut = first.rfind(". ", 0, 200)
-        first = first[:cut + 1] if cut > 40 else first[:200]
-    detail = f"{type(exc).__name__}: {first}"
-    if isinstance(exc, rex.RayTaskError) and not isinstance(exc, rex.WorkerCrashedError):
-        # The trial raised, not a lost worker: its own exception, not Ray's wrapper (coloured task name).
-        cause = getattr(exc, "cause", None)
-        if isinstance(cause, BaseException):
-            lines = str(cause).strip().splitlines()
-            detail = f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
-        return {"state": "fail", "reason": f"error: {detail}"[:300]}
-    if isinstance(exc, getattr(rex, "NodeDiedError", ())) or "node" in detail.lower() and "died" in detail.lower():
-        reason = f"node lost: {detail}"
-    elif isinstance(exc, (rex.WorkerCrashedError, getattr(rex, "OutOfMemoryError", rex.WorkerCrashedError),
-                          getattr(rex, "ActorDiedError", rex.WorkerCrashedError))):
-        reason = f"worker died: {detail}"
-    elif isinstance(exc, rex.TaskCancelledError):
-        return {"state": "fail", "reason": f"cancelled: {detail}"[:300]}
-    else:
-        reason = f"ray task died: {detail}"
-    return {"state": "fail", "reason": reason[:300], "lost": True}
-
-
-def _check_resources(total: Mapping[str, float], opts: SearchOptions) -> None:
-    """A clear error, not an endless wait, when no node could ever run one trial."""
-    for name, need in (("CPU", opts.cpus_per_trial), ("GPU", opts.gpus_per_trial)):
-        if need > 0 and total.get(name, 0.0) < need:
-            raise ValueError(f"the Ray cluster has {total.get(name, 0.0):g} {name}(s) in all; a trial asks for "
-                             f"{need:g} (--{name.lower()}s-per-trial)")
-
-
-class _Runner:
-    """Ray tasks (or, with ``trial_fn`` and no Ray, calls in this process)."""
-
-    def __init__(self, opts: SearchOptions, data: dict[str, Any], timeout: float | None = None) -> None:
-        import logging
-
-        import ray
-
-        from nas_sr.search.worker import run_trial
-
-        self._started = False
-        self._timeout = timeout
-        self._submitted: dict[Any, float] = {}
-        # A local single-user cluster: its token notice is noise on every run.
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
-                                          logging_level=logging.WARNING, configure_logging=True)
-            if opts.ray_address:
-                ray.init(address=opts.ray_address, **kwargs)
-            else:
-                cpus = max(1, math.ceil(opts.workers * opts.cpus_per_trial))
-                # "local": a fresh instance even when `ray start` runs on this machine (which a
-                # bare ray.init() would join, refusing num_cpus)
-                ray.init(address="local", num_cpus=cpus,
-                         num_gpus=math.ceil(opts.workers * opts.gpus_per_trial),
-                         _temp_dir=opts.ray_temp_dir, **kwargs)
-            self._started = True
-        self._ray = ray
-        _check_resources(ray.cluster_resources(), opts)
-        # Resources declared on the task: Ray runs each trial on a node that has them free.
-        self._task = ray.remote(num_cpus=opts.cpus_per_trial, num_gpus=opts.gpus_per_trial,
-                                max_retries=0)(_traced)
-        self._fn = opts.trial_fn or run_trial
-        self._data = ray.put(data)
-
-    def submit(self, config: Mapping[str, Any], settings: Mapping[str, Any]) -> Any:
-        ref = self._task.remote(self._fn, dict(config), dict(settings), self._data)
-        self._submitted[ref] = time.monotonic()
-        return ref
-
-    def wait_one(self, refs: list[Any], poll: Callable[[], None]) -> tuple[Any, dict[str, Any]]:
-        """The next finished task and its result; a task past the timeout is killed and fails.
-        ``poll`` runs every second while waiting (it raises to stop the wait)."""
-        ray = self._ray
-        ready: list[Any] = []
-        while not ready:
-            poll()
-            ready, _ = ray.wait(refs, num_returns=1, timeout=1.0)
-            if not ready and self._timeout is not None:
-                now = time.monotonic()
-                late = next((r for r in refs if now - self._submitted.get(r, now) > self._timeout), None)
-                if late is not None:
-                    self.cancel(late)
-                    self._submitted.pop(late, None)
-                    return late, {"state": "fail", "reason": f"timeout: the trial ran past its "
-                                  f"{self._timeout:g} s limit and was killed"}
-        ref = ready[0]
-        self._submitted.pop(ref, None)
-        try:
-            return ref, ray.get(ref)
-        except Exception as exc:  # noqa: BLE001 - the task died (worker crash, OOM kill, node lost...)
-            return ref, _lost_result(exc)
-
-    def cancel(self, ref: Any) -> None:
-        try:
-            self._ray.cancel(ref, force=True)
-        except Exception:  # noqa: BLE001 - already finished
-            pass
-
-    def close(self) -> None:
-        if self._started:
-            self._ray.shutdown()

@@ -110,37 +110,13 @@ def _cell(value: Any) -> str:
 
 
 def write_front_html(study: "optuna.Study", objectives: Sequence[Objective], path: str | Path) -> Path:
-    """A self-contained interactive plotly scatter: all COMPLETE trials, the front highlighted.
+    """A self-contained interactive page of the COMPLETE trials, coloured by family as ``nas-sr report``
+    and ``nas-sr serve`` colour them, the front on ``objectives`` highlighted
+    (:func:`nas_sr.browse.report.front_page`)."""
+    from nas_sr.browse.query import StudyView
+    from nas_sr.browse.report import front_page
 
-    x: the first cost objective, y: the first quality one (else the first two), colour: a third.
-    """
-    import plotly.graph_objects as go
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    front = {t.number for t in pareto_front(study, objectives)}
-    quality = [o for o in objectives if o.direction == "maximize"]
-    cost = [o for o in objectives if o.direction == "minimize"]
-    y = (quality or list(objectives))[0]
-    x = next((o for o in (cost or list(objectives)) if o is not y), y)
-    extra = next((o for o in objectives if o not in (x, y)), None)
-
-    def trace(subset: list["FrozenTrial"], name: str, symbol: str) -> Any:
-        text = [f"trial {t.number}<br>{t.user_attrs.get('config')}" for t in subset]
-        marker: dict[str, Any] = {"size": 10, "symbol": symbol}
-        if extra is not None:
-            marker.update(color=[t.user_attrs.get(extra.key) for t in subset], colorscale="Viridis",
-                          showscale=symbol == "circle", colorbar={"title": extra.name})
-        return go.Scatter(x=[t.user_attrs.get(x.key) for t in subset], y=[t.user_attrs.get(y.key) for t in subset],
-                          mode="markers", name=name, text=text, hoverinfo="text+x+y", marker=marker)
-
-    on = sorted((t for t in trials if t.number in front), key=lambda t: t.user_attrs.get(x.key, 0))
-    figure = go.Figure([trace([t for t in trials if t.number not in front], "dominated", "circle-open"),
-                        trace(on, "Pareto front", "circle")])
-    figure.update_layout(title=f"study {study.study_name}: {len(on)} Pareto-optimal of {len(trials)} trials",
-                         xaxis_title=x.name, yaxis_title=y.name,
-                         xaxis_type="log" if x.name in ("params", "flops") else None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.write_html(str(path), include_plotlyjs=True)
+    path.write_text(front_page(StudyView(study), objectives), encoding="utf-8")
     return path

@@ -69,7 +69,7 @@ def open_storage(url: str, tries: int | None = None,
                 rdb = _retry(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs), "connect",
                              tries - 1, first_delay)
         except StorageUnavailable as exc:
-            raise StorageUnavailable(f"{hide_password(url)}: {exc}") from None
+            raise StorageUnavailable(f"storage URL {hide_password(url)!r}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a URL that can never work: say which and why
             raise ValueError(storage_problem(url, exc)) from None
         inner = optuna.storages.get_storage(rdb)  # Optuna's cached RDB storage
@@ -177,6 +177,10 @@ def _retrying_method(name: str) -> Any:
         bound = getattr(self._inner, name)
         try:
             return _retry(lambda: bound(*args, **kwargs), name, self._tries, self._first_delay)
+        except StorageUnavailable as exc:
+            if self._url:
+                raise StorageUnavailable(f"storage URL {hide_password(self._url)!r}: {exc}") from None
+            raise
         except Exception as exc:
             if self._url and _is_permanent(exc):  # e.g. a read-only file
                 raise ValueError(storage_problem(self._url, exc)) from None
@@ -216,34 +220,94 @@ def __getattr__(name: str) -> Any:  # RetryingStorage is built on first use (Opt
     raise AttributeError(name)
 
 
-def writer_lock(url: str) -> Any:
+def writer_lock(url: str) -> "WriterLock | None":
     """Claim SQLite's single writer for this process (an ``flock`` on ``<db>.lock``, released on exit,
     ``kill -9`` included); ValueError when another search holds it. None for other storages."""
     if not url.startswith("sqlite:///"):
         return None
-    import fcntl
-
     path = Path(url.removeprefix("sqlite:///")).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(f"{path}.lock", "a")  # noqa: SIM115 - held for the search
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ValueError(f"another nas-sr search is writing {url}: SQLite takes one writer; wait for it to "
-                         "finish, use another database file, or share one study with postgresql+psycopg://... "
-                         "or journal:PATH") from None
-    return handle
+    return WriterLock(Path(f"{path}.lock"), url)
+
+
+class WriterLock:
+    """An exclusive ``flock`` on a lock file, the file removed on :meth:`close`.
+
+    Removing it is safe because a lock counts only while its file is still the one at the path: a
+    process that locked a file just removed (it opened it before the removal) sees another file, or
+    none, at the path and tries again there.
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp())
+    >>> first = WriterLock(folder / "db.lock", "sqlite:///db")
+    >>> WriterLock(folder / "db.lock", "sqlite:///db")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: another nas-sr search is writing sqlite:///db: SQLite takes one writer; ...
+    >>> first.close(); (folder / "db.lock").exists()
+    False
+    """
+
+    def __init__(self, path: Path, url: str) -> None:
+        import fcntl
+        import os
+
+        self.path = path
+        while True:
+            handle = open(path, "a")  # noqa: SIM115 - held until close()
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise ValueError(f"another nas-sr search is writing {url}: SQLite takes one writer; wait for it "
+                                 "to finish, use another database file, or share one study with "
+                                 "postgresql+psycopg://... or journal:PATH") from None
+            try:
+                if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            handle.close()  # the holder removed this file meanwhile: lock the one at the path now
+        self._handle = handle
+
+    def close(self) -> None:
+        """Remove the lock file, then release it (removed first, so no one locks a file that then goes)."""
+        if self._handle.closed:
+            return
+        self.path.unlink(missing_ok=True)
+        self._handle.close()
+
+
+def output_dir(url: str) -> Path:
+    """The folder of everything commands write for a storage: the folder of a SQLite database or
+    journal file, else ``studies``.
+
+    >>> output_dir("sqlite:///studies/default.db"), output_dir("postgresql+psycopg://nas:pw@db/nas")
+    (PosixPath('studies'), PosixPath('studies'))
+    """
+    for prefix in ("sqlite:///", JOURNAL_PREFIX):
+        if url.startswith(prefix):
+            return Path(url.removeprefix(prefix)).expanduser().parent
+    return Path("studies")
 
 
 def artifact_dir(url: str) -> Path:
-    """Where trial artifacts (weights) go: ``artifacts/`` beside a SQLite database or journal file,
-    else ``studies/artifacts``."""
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).expanduser().parent / "artifacts"
-    if url.startswith(JOURNAL_PREFIX):
-        return Path(url.removeprefix(JOURNAL_PREFIX)).expanduser().parent / "artifacts"
-    return Path("studies") / "artifacts"
+    """Where trial artifacts (weights) go: ``artifacts/`` in :func:`output_dir`."""
+    return output_dir(url) / "artifacts"
+
+
+def output_file(url: str, study: str, what: str) -> Path:
+    """The default file of page ``what`` (front, report) of ``study``: ``<study>_<what>.html`` in
+    :func:`output_dir`, characters a file name cannot hold written ``_``.
+
+    >>> output_file("sqlite:///runs/nas.db", "esr", "report")
+    PosixPath('runs/esr_report.html')
+    >>> output_file("journal:/tmp/j.log", "x4/vapsr", "front")
+    PosixPath('/tmp/x4_vapsr_front.html')
+    """
+    import re
+
+    name = re.sub(r"[^\w.-]", "_", study)
+    return output_dir(url) / f"{name}_{what}.html"
 
 
 def existing_studies(storage: "str | optuna.storages.BaseStorage") -> list[str]:

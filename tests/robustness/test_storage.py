@@ -68,7 +68,7 @@ STORAGE_CASES = [
     ("empty-url", lambda d: "", ["storage URL '': not a storage URL"]),
     ("missing-driver", lambda d: "mysql://u:pw@127.0.0.1:1/x", ["storage URL 'mysql://u:***@127.0.0.1:1/x': its database driver is not installed"]),
     ("unreachable-postgres", lambda d: UNREACHABLE,
-     ["postgresql+psycopg://nas:***@127.0.0.1:1/nas: study database unreachable", "Connection refused"]),
+     ["storage URL 'postgresql+psycopg://nas:***@127.0.0.1:1/nas': study database unreachable", "Connection refused"]),
     ("not-sqlite", lambda d: sqlite(d["garbage"]), ["garbage.db': file is not a database"]),
     ("sqlite-folder", lambda d: sqlite(d["folder"]), ["folder.db is a folder, not a database file"]),
     ("journal-folder", lambda d: f"journal:{d['folder']}", ["folder.db is a folder, not a journal file"]),
@@ -116,7 +116,7 @@ def test_search_names_the_storage(bad_input, dbs, no_ray, tmp_path, monkeypatch,
 def test_search_with_unreachable_database_stops_saying_how_to_resume(bad_input, no_ray, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     line = bad_input(["search", "--storage", UNREACHABLE, "--budget-steps", "1", "--no-progress"],
-                     ["stopped: postgresql+psycopg://nas:***@127.0.0.1:1/nas: study database unreachable", "--resume"],
+                     ["stopped: storage URL 'postgresql+psycopg://nas:***@127.0.0.1:1/nas': study database unreachable", "--resume"],
                      status=1)
     assert "hunter2" not in line
 
@@ -155,3 +155,22 @@ def test_wrong_password_and_missing_database(bad_input, postgres_with_password) 
               ["postgresql+psycopg://postgres:***@127.0.0.1", 'database "nosuchdb" does not exist'])
     line = bad_input(["pareto", "--study", "s", "--storage", good], ["no study 's' in postgresql+psycopg://postgres:***@"])
     assert "secret" not in line
+
+
+def test_connection_lost_mid_search_names_the_storage() -> None:
+    """A storage call that keeps losing its connection (the server went away during a search) ends in
+    the same 'storage URL ...' form as the errors at start, password masked."""
+    import sqlalchemy.exc
+
+    import nas_sr.search.study as study
+
+    class Gone:
+        def get_all_studies(self):
+            raise sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("Connection refused"))
+
+    storage = study.RetryingStorage(Gone(), tries=2, first_delay=0.01, url=UNREACHABLE)
+    with pytest.raises(study.StorageUnavailable) as error:
+        storage.get_all_studies()
+    assert str(error.value).startswith("storage URL 'postgresql+psycopg://nas:***@127.0.0.1:1/nas': study "
+                                       "database unreachable (get_all_studies, 2 tries): OperationalError")
+    assert "hunter2" not in str(error.value)
