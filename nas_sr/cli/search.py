@@ -120,10 +120,9 @@ def run(args: argparse.Namespace) -> int:
         parse_constraint(text, val_names)
     resolution = parse_resolution(args.resolution)
     from nas_sr.search.early_stopping import EarlyStopping
-
     from nas_sr.train.settings import TrainSettings
 
-    defaults = TrainSettings()
+    defaults = TrainSettings()  # the brief training that ranks best for its time (benchmarks/proxy_fidelity.py)
     budget_steps = args.budget_steps or (None if args.budget_seconds else defaults.max_steps)
     patch = args.patch_size or defaults.patch_size
     early = EarlyStopping(args.early_stopping, args.min_steps, args.reduction_factor)
