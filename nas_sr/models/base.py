@@ -42,6 +42,16 @@ class Family(abc.ABC):
         """
         return dict(state)
 
+    def deploy(self, model: "nn.Module") -> "nn.Module":
+        """The deploy form of a network built by :meth:`build`, with the same output.
+
+        By default every re-parameterisable module (:mod:`nas_sr.models.reparam`) is merged in a
+        copy; a network without one is returned as it is.
+        """
+        from nas_sr.models import reparam
+
+        return reparam.deploy(model)
+
     @abc.abstractmethod
     def build(self, config: Mapping[str, Any]) -> "nn.Module":
         """Build the network of a validated config."""
