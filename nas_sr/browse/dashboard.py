@@ -356,7 +356,7 @@ class Dashboard:
         from optuna.artifacts import FileSystemArtifactStore
         from optuna.artifacts.exceptions import ArtifactNotFound
 
-        from nas_sr.models import build_model
+        from nas_sr.models import build_model, deploy_model
         from nas_sr.models.weights import WeightsError, load_weights
 
         try:
@@ -364,6 +364,7 @@ class Dashboard:
                 state = torch.load(f, map_location="cpu", weights_only=True)
             model = build_model(dict(config))
             load_weights(model, state, source=f"artifact {artifact}")
+            model = deploy_model(dict(config), model)
         except ArtifactNotFound:
             return None, f"weights missing: artifact {artifact} not found in {self.artifacts}"
         except (WeightsError, ValueError, RuntimeError) as exc:

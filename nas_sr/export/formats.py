@@ -69,17 +69,18 @@ def sizes_rule(config: Mapping[str, Any]) -> str:
 
 def export_model(model: "nn.Module", config: Mapping[str, Any], fmt: str, path: str | Path, *,
                  tolerance: float = DEFAULT_TOLERANCE, metadata: Mapping[str, Any] | None = None) -> ExportResult:
-    """Write ``model`` (built from ``config``) to ``path`` in format ``fmt``, reload it, and compare
-    its outputs with PyTorch's at :func:`check_shapes` (fixed seed)."""
+    """Write ``model`` (built from ``config``) in its deploy form
+    (:func:`~nas_sr.models.registry.deploy_model`) to ``path`` in format ``fmt``, reload it, and
+    compare its outputs with PyTorch's at :func:`check_shapes` (fixed seed)."""
     import torch
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from nas_sr.models import get_family
+    from nas_sr.models import deploy_model, get_family
 
-    model = model.float().eval()
+    model = deploy_model(config, model).float().eval()
     shapes = check_shapes(config)
     generator = torch.Generator().manual_seed(0)
     # Pixels as the family takes them (EMT: 0..255); errors are reported on the [0, 1] scale.
@@ -155,13 +156,14 @@ _WRITERS = {"pth": _write_pth, "onnx": _write_onnx, "torchscript": _write_torchs
 
 
 def load_pth(path: str | Path) -> "tuple[nn.Module, dict[str, Any]]":
-    """The network and config of a ``pth`` export (eval mode); ValueError naming the file otherwise.
+    """The network (deploy form, eval mode) and config of a ``pth`` export; ValueError naming the
+    file otherwise.
 
     ``nas-sr evaluate --model CONFIG --weights FILE.pth`` reads the same file (its ``state_dict``).
     """
     import torch
 
-    from nas_sr.models import build_model
+    from nas_sr.models import build_model, deploy_model
     from nas_sr.models.weights import load_weights
 
     try:
@@ -175,4 +177,4 @@ def load_pth(path: str | Path) -> "tuple[nn.Module, dict[str, Any]]":
     config = json.loads(data["config"])
     model = build_model(config)
     load_weights(model, data["state_dict"], source=str(path))
-    return model.eval(), config
+    return deploy_model(config, model).eval(), config

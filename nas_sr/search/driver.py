@@ -182,7 +182,7 @@ def candidate_cost_fn(settings: Mapping[str, Any],
     only the parameters are counted: no forward pass at all.
     """
     from nas_sr.cost import CostCache, count_parameters, model_cost
-    from nas_sr.models.registry import build_model, canonical_config
+    from nas_sr.models.registry import build_model, canonical_config, deploy_model
 
     resolution = tuple(settings.get("resolution", (1920, 1080)))
     cache = CostCache(settings.get("cost_cache"))
@@ -190,7 +190,7 @@ def candidate_cost_fn(settings: Mapping[str, Any],
     def cost(config: Mapping[str, Any]) -> dict[str, float]:
         full = canonical_config(config)
         if not flops:
-            return {"params": float(count_parameters(build_model(full)))}
+            return {"params": float(count_parameters(deploy_model(full, build_model(full))))}
         side = CANDIDATE_LR_SIDE * int(full["scale"])
         small = (side, side) if side * side < resolution[0] * resolution[1] else resolution
         found = model_cost(full, small, cache=cache)  # type: ignore[arg-type]
@@ -425,7 +425,9 @@ def record_complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any]
 
     cost = result["cost"]
     latency = cost.get("latency") or {}
+    # Costs are the deploy form's; params_train counts what training ran (the same without re-parameterisation).
     attrs: dict[str, Any] = {**result["metrics"], "params": cost["params"], "flops": cost["flops"],
+                             "params_train": cost.get("params_train") or cost["params"],
                              "resolution": cost["resolution"], "steps": result["steps"],
                              "seconds": round(result["seconds"], 3), "final_loss": result["final_loss"]}
     if latency:
