@@ -5,6 +5,7 @@ re-parameterisation through the engine: costs, a search's trials and their expor
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -284,15 +285,30 @@ def test_six_trial_search_with_span_and_rlfn_records_and_exports_the_deploy_form
     from nas_sr.export import export_model, trial_config, trial_model
     from nas_sr.search.driver import SearchOptions, run_search
 
+    # The NTIRE recipe: at least as accurate as a reference RLFN (here untrained: no ../shared needed),
+    # latency, MACs and parameters minimised.
+    torch.manual_seed(0)
+    reference = tmp_path / "rlfn.pth"
+    torch.save(build_model(config_from_spec("rlfn", 4)).state_dict(), reference)
     storage = f"sqlite:///{tmp_path}/db.sqlite"
     options = SearchOptions(
         space=load_space(SPACES / "efficient_sr.yaml"), train_images=bundled_crops("train", 96),
         val_sets={"val": bundled_crops("val", 64)}, study="ntire", storage=storage, trials=6, workers=1,
-        sampler="random", seed=SEARCH_SEED, objectives="psnr,latency_ms,flops,params",
+        sampler="random", seed=SEARCH_SEED, objectives="latency_ms,flops,params",
+        constraints=["psnr@val>=rlfn", "params<=rlfn+1000"], references={"rlfn": reference},
         settings={**SEARCH_SETTINGS, "cost_cache": str(tmp_path / "costs.json")}, progress=False)
+    start = time.perf_counter()
     outcome = run_search(options)
+    print(f"6-trial search: {time.perf_counter() - start:.1f} s")
     complete = [t for t in outcome.study.get_trials() if t.state == TrialState.COMPLETE]
     assert outcome.complete == len(complete) == 6 and outcome.failed == 0
+    measured = outcome.study.user_attrs["references"]["rlfn"]
+    assert measured["params"] == 317_218 and 0 < measured["psnr_val"] < 40
+    bound = measured["psnr_val"]
+    assert outcome.study.user_attrs["constraints"] == [f"psnr@val>={bound:.10g}", "params<=318218"]
+    for t in complete:
+        assert t.constraints == pytest.approx({f"psnr@val>={bound:.10g}": bound - t.user_attrs["psnr_val"],
+                                               "params<=318218": t.user_attrs["params"] - 318_218})
     by_family = {t.user_attrs["family"]: t for t in complete}
     assert {"span", "rlfn"} <= set(by_family), f"pick another SEARCH_SEED ({sorted(by_family)})"
     span = by_family["span"]
@@ -332,3 +348,25 @@ def test_six_trial_search_with_span_and_rlfn_records_and_exports_the_deploy_form
     trained.load_state_dict(trial_state_dict(span, storage))
     with torch.no_grad():
         assert np.abs((model(x) - trained.eval()(x)).numpy()).max() < 1e-4
+
+
+@pytest.mark.shared
+def test_literature_rows_match_the_ntire_spec(shared: Path) -> None:
+    """The published SPAN and RLFN rows against specs/ntire_families.md: parameters, fvcore MACs at a
+    256x256 LR input and the protocol PSNR of the authors' code."""
+    import re
+
+    from nas_sr.browse.literature import literature_rows
+
+    text = (shared / "specs" / "ntire_families.md").read_text()
+    sections = dict(zip(("span", "rlfn"), text.split("\n## ")[1:3]))
+    rows = {r["family"]: r for r in literature_rows() if r["family"] in ("span", "rlfn")}
+    assert sorted(rows) == ["rlfn", "span"]
+    for family, row in rows.items():
+        params = re.search(r"^\| parameters \| ([\d,]+)", sections[family], re.M).group(1)
+        macs = re.search(r"^\| fvcore MACs, 1x3x256x256 LR \| ([\d,]+)", sections[family], re.M).group(1)
+        assert row["params"] == int(params.replace(",", "")) and row["flops"] == int(macs.replace(",", ""))
+        assert row["resolution"] == [1024, 1024] and row["scale"] == 4
+        psnr = re.search(rf"{family.upper()}\s+([\d.]+) / ([\d.]+) / ([\d.]+) dB", text).groups()
+        assert [row[f"psnr_{name}"] for name in ("Set5", "Set14", "BSDS100")] == list(map(float, psnr))
+        assert list(map(float, psnr)) == [REFERENCE_PSNR[family][n] for n in ("Set5", "Set14", "BSDS100")]

@@ -33,6 +33,7 @@ from nas_sr.search.constraints import Constraint, parse_constraint
 from nas_sr.search.early_stopping import record_pruned
 from nas_sr.search.early_stopping import trial_settings as es_settings
 from nas_sr.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
+from nas_sr.search.reference import measure_references
 from nas_sr.search.strategy import (
     STRATEGIES,
     SamplerStrategy,
@@ -79,6 +80,8 @@ class SearchOptions:
     sampler: str = "cost-aware"
     objectives: str | None = None
     constraints: Sequence[str] = ()
+    #: Reference models a constraint may name (``psnr@val>=rlfn``): preset name -> weights file.
+    references: Mapping[str, Any] = field(default_factory=dict)
     resume: bool = False
     seed: int = 0
     #: Worker settings: trainer settings (max_steps, max_seconds, batch_size, patch_size, lr,
@@ -209,6 +212,8 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     val_names = list(opts.val_sets)
     objectives = parse_objectives(opts.objectives or DEFAULT_OBJECTIVES, val_names)
     constraints = [parse_constraint(text, val_names) for text in opts.constraints]
+    references = measure_references(opts.references, constraints, opts.space.scales, opts.val_sets, opts.settings)
+    constraints = [c.resolved(references) for c in constraints]
     if opts.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {opts.sampler!r} (expected one of {', '.join(SAMPLERS)})")
     if opts.trials < 1 or opts.workers < 1:
@@ -220,6 +225,8 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         if lock is not None:
             lock.close()
         raise
+    if references:
+        study.set_user_attr("references", {**study.user_attrs.get("references", {}), **references})
     if opts.objectives is None and study.metric_names:  # resuming: the study's own objectives
         objectives = parse_objectives(",".join(study.metric_names), val_names)
     stale_trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
