@@ -61,10 +61,16 @@ def check_shapes(config: Mapping[str, Any]) -> list[tuple[int, int, int, int]]:
 
 
 def sizes_rule(config: Mapping[str, Any]) -> str:
-    from nas_sr.export.onnx import size_multiple
+    """Which LR sizes an exported graph takes.
 
-    m = size_multiple(config)
-    return "any height and width" if m == 1 else f"height and width multiples of {m} (its windows)"
+    >>> sizes_rule({"family": "rlfn", "scale": 4})
+    'height and width of at least 21'
+    """
+    from nas_sr.export.onnx import min_side, size_multiple
+
+    m, low = size_multiple(config), min_side(config)
+    rule = "any height and width" if m == 1 else f"height and width multiples of {m} (its windows)"
+    return rule if low == 1 else rule.replace("any height and width", "height and width") + f" of at least {low}"
 
 
 def export_model(model: "nn.Module", config: Mapping[str, Any], fmt: str, path: str | Path, *,
@@ -121,10 +127,10 @@ def _write_onnx(model: "nn.Module", config: Mapping[str, Any], path: Path, examp
                 metadata: dict[str, Any]) -> Runner:
     import onnx
 
-    from nas_sr.export.onnx import exported_program, onnx_session, require_onnx, size_multiple, to_onnx
+    from nas_sr.export.onnx import exported_program, min_side, onnx_session, require_onnx, size_multiple, to_onnx
 
     require_onnx()
-    program = exported_program(model, example, size_multiple(config))
+    program = exported_program(model, example, size_multiple(config), min_side(config))
     data = to_onnx(program, example)
     proto = onnx.load_from_string(data)
     for key, value in {"nas_sr_config": json.dumps(dict(config), sort_keys=True), **metadata}.items():

@@ -28,6 +28,9 @@ class Family(abc.ABC):
     input_range: ClassVar[float] = 1.0
     #: Lower bound of each integer hyper-parameter (the default is 1).
     minimum: ClassVar[Mapping[str, int]] = {}
+    #: Smallest LR side an exported graph (ONNX, dynamic height/width) takes: smaller inputs run another
+    #: path (RLFN's ESA pooling) that one graph cannot hold. PyTorch takes every size.
+    min_export_side: ClassVar[int] = 1
     #: Named configurations (e.g. the authors' released ones): preset name -> hyper-parameters.
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 

@@ -108,6 +108,9 @@ class RLFN(Family):
     presets = {"rlfn": {}}
     colors = ("rgb",)
     input_range = 255.0
+    # The ESA's pooled map is 1 pixel high below 21 (bilinear resizing treats that size apart) and
+    # padded below 15: torch.export proves the graph for sides of 21 and more.
+    min_export_side = 21
 
     def build(self, config: Mapping[str, Any]) -> nn.Module:
         return RLFNNet(config["scale"], config["channels"], config["mid_channels"], config["esa_channels"],
