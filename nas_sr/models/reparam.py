@@ -1,15 +1,15 @@
 """Structural re-parameterisation: networks that train in one form and deploy in another.
 
 A module with a training form (several linear branches) and a deploy form (one convolution of the
-same function) declares it by three members, the convention timm and the re-parameterisation
-papers use:
+same function) declares it by these members (``reparameterize()`` named as in timm's
+re-parameterisable blocks):
 
 - ``deployed`` (bool): whether it is in its deploy form;
 - ``reparameterize()``: merge the branches into the deploy form, in place;
 - ``deploy_keys`` (state_dict names of the deploy form, relative to the module) and
   ``training_state(deployed_state)``: training-form tensors with exactly the output of the given
   deploy-form tensors, so that a deploy-form file (a released one, an export) loads into a network
-  built for training, for evaluation as for ``--init-weights``.
+  built for training, for evaluation as for ``init_weights``.
 
 :func:`deploy` and :func:`training_state` apply them to a whole network; a network without such
 modules passes unchanged. Costs, exports and profiles go through
