@@ -283,8 +283,8 @@ SEARCH_SETTINGS = {"max_steps": 2, "batch_size": 2, "patch_size": 12, "patches":
                    "resolution": [64, 64], "latency": True, "latency_repeats": 1, "log_every": 1, "threads": 1}
 
 
-def test_six_trial_search_with_span_and_rlfn_records_and_exports_the_deploy_form(tmp_path: Path,
-                                                                                 bundled_crops) -> None:
+def test_six_trial_search_with_span_and_rlfn_records_and_exports_the_deploy_form(
+        tmp_path: Path, bundled_crops, monkeypatch: pytest.MonkeyPatch) -> None:
     from optuna.trial import TrialState
 
     from nas_sr.export import export_model, trial_config, trial_model
@@ -331,8 +331,20 @@ def test_six_trial_search_with_span_and_rlfn_records_and_exports_the_deploy_form
     rlfn = by_family["rlfn"]
     assert rlfn.user_attrs["params"] == rlfn.user_attrs["params_train"]
 
+    # nas-sr profile times the deploy form.
+    import nas_sr.cost
+    from nas_sr.profile import ProfileSettings
+    from nas_sr.profile.measure import profile_attrs
+
+    timed, real = [], nas_sr.cost.measure_latency
+    monkeypatch.setattr(nas_sr.cost, "measure_latency",
+                        lambda model, *a, **kw: timed.append(model) or real(model, *a, **kw))
+    profile_attrs(span, storage, ProfileSettings(resolution=(64, 64), repeats=1, warmup=0))
+    assert next(training_modules(timed[0]), None) is None and count_parameters(timed[0]) == span.user_attrs["params"]
+
     # Export: one 3x3 conv per Conv3XC (pth keys and ONNX graph), outputs as the trained network's.
     model = trial_model(span, storage)
+    assert next(training_modules(model), None) is None
     result = export_model(model, config, "pth", tmp_path / "span.pth")
     assert result.ok
     state = torch.load(result.path, weights_only=True)["state_dict"]
