@@ -258,13 +258,13 @@ def test_non_dominated_matches_brute_force_with_ties():
 
 def test_report_draws_published_results_with_both_axes(tmp_path):
     """A study on params and psnr@Set5 at x4 shows the published x4 models, SPAN and RLFN among them."""
-    import optuna
-
     from nas_sr.browse.report import build_report
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/db.sqlite", study_name="x4",
                                 directions=["maximize", "minimize"])
-    study.set_metric_names(["psnr@Set5", "params"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["psnr@Set5", "params"])
     for i, (psnr, params) in enumerate([(31.0, 100_000), (32.0, 300_000)]):
         trial = study.ask()
         for key, value in {"family": "span", "scale": 4, "psnr_Set5": psnr, "params": params,
