@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "build_model": "nas_sr.models",
     "canonical_config": "nas_sr.models",
+    "deploy_model": "nas_sr.models",
     "family_names": "nas_sr.models",
     "register_family": "nas_sr.models",
     "Family": "nas_sr.models",

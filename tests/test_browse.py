@@ -295,3 +295,37 @@ def test_non_dominated_matches_brute_force_with_ties():
         assert non_dominated([p[:2] for p in points], directions[:2]) == [
             i for i, p in enumerate(points)
             if not any(dominates(q[:2], p[:2], directions[:2]) for q in points)]
+
+
+def test_report_draws_published_results_with_both_axes(tmp_path):
+    """A study on params and psnr@Set5 at x4 shows the published x4 models, SPAN and RLFN among them."""
+    from nas_sr.browse.report import build_report
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/db.sqlite", study_name="x4",
+                                directions=["maximize", "minimize"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["psnr@Set5", "params"])
+    for i, (psnr, params) in enumerate([(31.0, 100_000), (32.0, 300_000)]):
+        trial = study.ask()
+        for key, value in {"family": "span", "scale": 4, "psnr_Set5": psnr, "params": params,
+                           "resolution": [1280, 720], "config": "{}"}.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, [psnr, params])
+    text = build_report(open_study("x4", f"sqlite:///{tmp_path}/db.sqlite"), x="params", y="psnr@Set5")
+    start = text.index("[", text.index('"front"', text.index("Plotly.newPlot(")))
+    data, _ = json.JSONDecoder().raw_decode(text, start)
+    published = next(t for t in data if t["name"].startswith("literature"))
+    names = [label.split("<br>")[0] for label in published["text"]]
+    assert {"SPAN ch28 x4", "RLFN x4", "PAN x4", "VapSR x4"} <= set(names)
+    def values(data):  # plotly writes numeric arrays as base64 typed arrays
+        import base64
+
+        import numpy as np
+
+        if isinstance(data, dict):
+            return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+        return data
+
+    assert values(published["x"])[names.index("SPAN ch28 x4")] == 150_688
+    assert values(published["y"])[names.index("RLFN x4")] == 32.0977

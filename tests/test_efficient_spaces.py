@@ -1,4 +1,4 @@
-"""The VapSR, PAN, EMT and efficient-SR search spaces: what they hold, invalid combinations
+"""The VapSR, PAN, EMT, SPAN, RLFN and efficient-SR search spaces: what they hold, invalid combinations
 rejected on loading, and a search over ``efficient_sr.yaml`` through the real driver."""
 
 from __future__ import annotations
@@ -41,7 +41,12 @@ SHIPPED = {
         "pan": ("pan", 3 * 2 * 3 * 2), "pan-pa": ("pan", 36 * 32),
         "emt": ("emt", 2 * 3 * 2 * 3 * 2 * 2 * 2 * 2), "emt-pa": ("emt", 576 // 3 * 2 * 32),
         "hitsr": ("hitsr", 2 * 3 * 3 * 2 * 2),
-    }, 18_941),
+        "span": ("span", 3 * 3 * 2), "rlfn": ("rlfn", 3 * 2 * 2 * 3),
+    }, 18_995),
+    # C 9 x N 9 x convs 3 x gain 4 x activation 3
+    "span": ((2, 3, 4), {"span": ("span", 2_916)}, 3 * 2_916),
+    # F 21 x M 11 x E 4 x N 7
+    "rlfn": ((2, 3, 4), {"rlfn": ("rlfn", 6_468)}, 3 * 6_468),
 }
 
 
@@ -67,7 +72,7 @@ def test_shipped_space_holds_what_it_should(name: str) -> None:
 def test_efficient_sr_mixes_edge_and_attention_families() -> None:
     space = load_space(SPACES / "efficient_sr.yaml")
     families = {b.family for b in space.branches}
-    assert {"esr-tm", "esr-cnn", "espcn", "fsrcnn", "vapsr", "pan", "emt"} <= families
+    assert {"esr-tm", "esr-cnn", "espcn", "fsrcnn", "vapsr", "pan", "emt", "span", "rlfn"} <= families
     assert ("hitsr" in families) == ("hitsr" in family_names())
 
 
@@ -164,8 +169,8 @@ def test_large_branch_is_checked_pairwise(tmp_path: Path) -> None:
 
 # --- a search over efficient_sr.yaml ------------------------------------------------------------
 
-#: Seed of the random sampler: its first three proposals are VapSR, EMT with pyramid attention
-#: and ESPCN (checked below; a change of efficient_sr.yaml may need another seed).
+#: Seed of the random sampler: its first three proposals are VapSR, PAN with pyramid attention
+#: and VapSR with it (checked below; a change of efficient_sr.yaml may need another seed).
 SEARCH_SEED = 7
 #: Two training steps on tiny patches, FLOPs at 64x64, no latency.
 SEARCH_SETTINGS = {"max_steps": 2, "batch_size": 2, "patch_size": 12, "patches": 8, "oversample": 1,

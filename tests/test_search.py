@@ -357,3 +357,24 @@ def test_unknown_study_lists_existing(cli, data, tmp_path, ray_cluster):
     for command in ("pareto", "trials"):
         status, _, err = cli(command, "--study", "nope", "--storage", f"sqlite:///{tmp_path}/db.sqlite")
         assert status == 2 and "no study 'nope'" in err and "existing: exists" in err and err.count("\n") == 1
+
+
+def test_constraints_relative_to_a_reference_model():
+    c = parse_constraint("psnr@val >= rlfn - 0.25", ["val"])
+    assert (c.reference, c.bound, c.text) == ("rlfn", -0.25, "psnr@val>=rlfn-0.25")
+    with pytest.raises(ValueError, match="not resolved"):
+        c.violation({"psnr_val": 30.0})
+    fixed = c.resolved({"rlfn": {"psnr_val": 30.5, "params": 10}})
+    assert fixed.text == "psnr@val>=30.25" and fixed.violation({"psnr_val": 30.0}) == 0.25
+    assert parse_constraint("params<=vapsr-s", []).resolved({"vapsr-s": {"params": 10}}).bound == 10
+    with pytest.raises(ValueError, match=r"names reference 'span', which is not given \(--reference span=WEIGHTS\)"):
+        c.__class__(c.objective, ">=", 0.0, "span").resolved({})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--constraint", "psnr@val>=rlfn"], "names reference 'rlfn': add --reference rlfn=WEIGHTS"),
+    (["--reference", "rlfn"], "bad reference 'rlfn': expected NAME=WEIGHTS"),
+])
+def test_cli_reference_errors(cli, tmp_path, args, message):
+    status, out, err = cli("search", "--storage", f"sqlite:///{tmp_path}/db.sqlite", *args)
+    assert status == 2 and message in err and err.count("\n") == 1

@@ -438,7 +438,7 @@ def test_literature_table_matches_the_architectures_spec(shared):
             table[f"{cells[0]} {cells[1]}"] = cells
         elif len(cells) == 4 and cells[1][:1] == "x" and "/" in cells[2]:
             checks[f"{cells[0]} {cells[1]}"] = cells
-    rows = literature_rows()
+    rows = [r for r in literature_rows() if r["family"] not in ("span", "rlfn")]  # those: ntire_families.md
     assert len(rows) == 19
     for row in rows:
         cells = table[row["model_id"]]

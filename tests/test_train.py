@@ -334,6 +334,9 @@ def test_result_is_plain_data():
     ({"family": "esr-tm", "scale": 2, "kernel_size": 7, "channels": 8},
      "esr/model-files/eSR-TM_s2_K7_C8.model", 35.6194),          # a plain state_dict
     ({"family": "vapsr", "scale": 4}, "weights/VapSR/VapSR_X4.pth", 32.3998),  # the authors' names
+    # a deploy-form file into the training form (Conv3XC branches at gain 2)
+    ({"family": "span", "scale": 4}, "weights/SPAN/team38_span_ch28_slim.pth", 31.7395),
+    ({"family": "rlfn", "scale": 4}, "weights/RLFN/team00_rlfn.pth", 32.0977),  # pixels in [0, 255]
 ])
 def test_init_weights_starts_from_released_weights(shared, photos, config, file, psnr):
     from nas_sr.data import load_folder

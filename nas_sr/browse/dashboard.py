@@ -263,17 +263,10 @@ class Dashboard:
     def _literature(self, drawn: "pd.DataFrame", axes: Sequence[Objective]) -> "pd.DataFrame":
         """Published rows at the drawn trials' scales that have every axis; FLOPs rescaled to the
         study's output resolution when it has one."""
-        from nas_sr.browse.literature import flops_at, literature_frame
+        from nas_sr.browse.literature import published_points
 
-        table = literature_frame()
-        resolution = self.resolution()
-        if resolution:
-            table["flops"] = [flops_at(f, r, resolution) for f, r in zip(table["flops"], table["resolution"])]
-        if "scale" in drawn and drawn["scale"].notna().any():
-            table = table[table["scale"].isin(set(int(s) for s in drawn["scale"].dropna()))]
-        if not all(a.key in table for a in axes):
-            return table.iloc[:0]
-        return table[table[[a.key for a in axes]].notna().all(axis=1)]
+        scales = [int(s) for s in drawn["scale"].dropna()] if "scale" in drawn else []
+        return published_points([a.key for a in axes], scales, self.resolution())
 
     def resolution(self) -> "list[int] | None":
         """The output resolution (w, h) the study's FLOPs were counted at (its first COMPLETE trial's)."""
@@ -356,7 +349,7 @@ class Dashboard:
         from optuna.artifacts import FileSystemArtifactStore
         from optuna.artifacts.exceptions import ArtifactNotFound
 
-        from nas_sr.models import build_model
+        from nas_sr.models import build_model, deploy_model
         from nas_sr.models.weights import WeightsError, load_weights
 
         try:
@@ -364,6 +357,7 @@ class Dashboard:
                 state = torch.load(f, map_location="cpu", weights_only=True)
             model = build_model(dict(config))
             load_weights(model, state, source=f"artifact {artifact}")
+            model = deploy_model(dict(config), model)
         except ArtifactNotFound:
             return None, f"weights missing: artifact {artifact} not found in {self.artifacts}"
         except (WeightsError, ValueError, RuntimeError) as exc:

@@ -1,5 +1,5 @@
 """Published results of the efficient-SR architectures the search space re-implements (VapSR, EMT,
-HiT-SR, PAN), as plain data for reference points on the front.
+HiT-SR, PAN, SPAN, RLFN), as plain data for reference points on the front.
 
 One row per model and scale: ``params`` (the authors' class built from their option file), ``flops``
 (fvcore multiply-adds at ``resolution``, about 1280x720 output), ``psnr_SET``/``ssim_SET`` (Y channel)
@@ -27,6 +27,8 @@ EMT = "EMT (Zheng et al., 2023): released EMT_LSR checkpoint re-evaluated (no pu
 VAPSR_RE = "VapSR (Zhou et al., ECCVW 2022): released checkpoint re-evaluated (no published x2/x3 number at hand)"
 HITSR = "HiT-SR (Zhang et al., ECCV 2024), paper table"
 PAN = "PAN (Zhao et al., ECCVW 2020), authors' test logs (results/*.log)"
+NTIRE = ("NTIRE 2024 efficient-SR challenge release: PSNR of the authors' code by the project's protocol "
+         "(shared/specs/ntire_families.md), SSIM of the port; MACs fvcore at a 256x256 LR input (the NTIRE convention)")
 
 _SETS = ("Set5", "Set14", "BSDS100", "Urban100", "Manga109")
 
@@ -65,17 +67,23 @@ _TABLE: tuple[tuple[Any, ...], ...] = (
      (28.11, 0.8510), (33.58, 0.9448)),
     ("PAN x4", "pan", 4, 272_419, 28.21, PAN, (32.13, 0.8948), (28.61, 0.7822), (27.59, 0.7363),
      (26.11, 0.7854), (30.51, 0.9095)),
+    ("SPAN ch28 x4", "span", 4, 150_688, 9.833807872, "SPAN (team 38, winner). " + NTIRE, (31.7395, 0.8897),
+     (28.4008, 0.7768), (27.4457, 0.7309), None, None),
+    ("RLFN x4", "rlfn", 4, 317_218, 19.67485952, "RLFN (the baseline). " + NTIRE, (32.0977, 0.8939),
+     (28.5980, 0.7815), (27.5773, 0.7359), None, None),
 )
 
 #: LR input of the FLOPs column per scale (fvcore, ~1280x720 output; x3 gives 1281x720).
 FLOPS_LR = {2: (640, 360), 3: (427, 240), 4: (320, 180)}
+#: Rows whose FLOPs are counted at another LR input: the NTIRE challenge's 256x256.
+OWN_FLOPS_LR = {"SPAN ch28 x4": (256, 256), "RLFN x4": (256, 256)}
 
 
 def literature_rows() -> list[dict[str, Any]]:
     """The table as plain dicts (only the numbers at hand: a missing set has no key)."""
     rows = []
     for model_id, family, scale, params, gflops, source, *scores in _TABLE:
-        lr_w, lr_h = FLOPS_LR[scale]
+        lr_w, lr_h = OWN_FLOPS_LR.get(model_id, FLOPS_LR[scale])
         row: dict[str, Any] = {"model_id": model_id, "family": family, "scale": scale, "params": params,
                                "flops": round(gflops * 1e9), "resolution": [lr_w * scale, lr_h * scale],
                                "source": source}
@@ -94,6 +102,25 @@ def literature_frame() -> "pd.DataFrame":
     numeric = [c for c in frame if c.startswith(("psnr_", "ssim_")) or c in ("params", "flops")]
     frame[numeric] = frame[numeric].astype("float64")
     return frame
+
+
+def published_points(keys: Sequence[str] = (), scales: Sequence[int] = (),
+                     resolution: Sequence[int] | None = None) -> "pd.DataFrame":
+    """Published rows at ``scales`` (all when empty) that have every column of ``keys``, FLOPs
+    rescaled to the output ``resolution`` (w, h) when given: the points drawn beside a study.
+
+    >>> points = published_points(["params", "psnr_Set5"], [4], (1024, 1024))
+    >>> points.loc[points["model_id"] == "SPAN ch28 x4", ["params", "flops", "psnr_Set5"]].values.tolist()
+    [[150688.0, 9833807872.0, 31.7395]]
+    """
+    table = literature_frame()
+    if resolution:
+        table["flops"] = [flops_at(f, r, resolution) for f, r in zip(table["flops"], table["resolution"])]
+    if len(scales):
+        table = table[table["scale"].isin(set(int(s) for s in scales))]
+    if not all(k in table for k in keys):
+        return table.iloc[:0]
+    return table[table[list(keys)].notna().all(axis=1)]
 
 
 def flops_at(flops: Any, resolution: Sequence[int], target: Sequence[int]) -> Any:

@@ -1,7 +1,8 @@
 """A self-contained interactive HTML report of a study (``nas-sr report``): the Pareto front on two
-objectives (points coloured by family, the front highlighted, infeasible trials grey, literature
-points optional), a family comparison, the hypervolume over trials and a table of the top trials.
-plotly.js is embedded once, inline: the file opens offline.
+objectives (points coloured by family, the front highlighted, infeasible trials grey, the points of
+a reference study or else the published results that have both axes), a family comparison, the
+hypervolume over trials and a table of the top trials. plotly.js is embedded once, inline: the file
+opens offline.
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ def build_report(view: StudyView, x: "str | None" = None, y: "str | None" = None
                              and str(complete[c].dtype) in ("Int64", "float64"))
             raise ValueError(f"{axis} {chosen.name!r}: no such column in study {view.name!r} "
                              f"(numeric columns: {', '.join(numeric)})")
-    ref_frame = reference.trials("COMPLETE") if reference is not None else None
+    ref_frame = reference.trials("COMPLETE") if reference is not None else _published(view, complete, [xo, yo])
     front = front_figure(view, xo, yo, complete, ref_frame)
     front_numbers = [int(n) for n in complete.index[front_mask(complete, [xo, yo])]]
     study_front = [int(n) for n in complete.index[front_mask(complete, objectives)]]
@@ -275,6 +276,18 @@ td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;}} .note{{co
 {table_html}
 </body></html>
 """
+
+
+def _published(view: StudyView, complete: "pd.DataFrame", axes: Sequence[Objective]) -> "pd.DataFrame":
+    """Published results (:mod:`nas_sr.browse.literature`) with both axes, at the trials' scales, FLOPs
+    at the study's resolution (its first COMPLETE trial's)."""
+    from optuna.trial import TrialState
+
+    from nas_sr.browse.literature import published_points
+
+    first = next(iter(view.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))), None)
+    scales = [int(s) for s in complete["scale"].dropna()] if "scale" in complete else []
+    return published_points([a.key for a in axes], scales, first.user_attrs.get("resolution") if first else None)
 
 
 def write_report(view: StudyView, out: "str | Path", **kw: Any) -> Path:

@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="'bicubic' (MATLAB bicubic upscaling, the published baseline), an "
                         "edge-SR id such as eSR-TM_s2_K7_C8, or a JSON config")
     parser.add_argument("--weights", type=Path, help="weights file: a state_dict or a checkpoint as the "
-                        "authors distribute it (VapSR, EMT, PAN names are mapped; EMA weights preferred)")
+                        "authors distribute it (VapSR, EMT, PAN names are mapped; EMA weights preferred; "
+                        "SPAN's deploy-form release loads into any Conv3XC gain)")
     parser.add_argument("--weights-key", help="entry of the checkpoint that holds the state_dict "
                         "(default: params_ema, else params, state_dict or model when present)")
     parser.add_argument("--dataset", type=Path, action="append", required=True,
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _model_upscaler(args: argparse.Namespace):
-    from nas_sr.models import build_model
+    from nas_sr.models import build_model, deploy_model
     from nas_sr.models.spec import config_from_spec
     from nas_sr.models.upscaler import torch_upscaler
     from nas_sr.models.weights import load_checkpoint
@@ -105,4 +106,6 @@ def _model_upscaler(args: argparse.Namespace):
         print(f"nas-sr evaluate: note: no --weights, {args.model} is evaluated untrained",
               file=sys.stderr)
         description = f"{args.model} (untrained)"
+    # The deploy form: the same output as the training form, faster (a deploy-form file loads either way).
+    model = deploy_model(config, model)
     return torch_upscaler(model, config, args.device), config["color"], config["scale"], description

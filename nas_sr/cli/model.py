@@ -51,12 +51,15 @@ def info_handler(args: argparse.Namespace) -> int:
     if args.format == "json":
         out: dict[str, Any] = {"config": config, "params": cost.params, "flops": cost.flops,
                                "resolution": list(cost.resolution)}
+        if cost.params_train is not None:
+            out["params_train"] = cost.params_train
         if cost.latency:
             out["latency"] = cost.latency.as_dict()
         print(json.dumps(out, indent=2))
         return 0
     w, h = cost.resolution
-    rows = [("config", json.dumps(config)), ("params", f"{cost.params:,}"),
+    deployed = "" if cost.params_train is None else f" deployed ({cost.params_train:,} in the training form)"
+    rows = [("config", json.dumps(config)), ("params", f"{cost.params:,}{deployed}"),
             ("flops", f"{cost.flops:,} multiply-adds ({cost.flops / 1e9:.3f} G) for a {w}x{h} output")]
     if (lat := cost.latency) is not None:
         d = lat.device

@@ -66,7 +66,11 @@ def register(subparsers: Any) -> None:
                    f"or more --val sets), latency_ms, params, flops "
                    f"(default {DEFAULT_OBJECTIVES})")
     p.add_argument("--constraint", action="append", default=[], metavar="EXPR",
-                   help="e.g. latency_ms<=33 (repeatable; NAME OP NUMBER, OP one of <=, <, >=, >)")
+                   help="e.g. latency_ms<=33 or psnr@val>=rlfn (repeatable; NAME OP BOUND, OP one of <=, <, >=, >, "
+                   "BOUND a number or a --reference name, optionally +/- a number)")
+    p.add_argument("--reference", action="append", default=[], metavar="NAME=WEIGHTS",
+                   help="a trained reference model a constraint may name, e.g. rlfn=team00_rlfn.pth: the preset "
+                   "NAME at the space's scale, measured on the validation sets before the search (repeatable)")
     p.add_argument("--resolution", default="1920x1080", help="output WxH for FLOPs and latency (default 1920x1080)")
     p.add_argument("--latency-repeats", type=positive, default=5, help="timed passes per latency (default 5)")
     p.add_argument("--resume", action="store_true", help="continue an existing study (stale RUNNING trials FAIL)")
@@ -111,13 +115,18 @@ def _device(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from nas_sr.cost import parse_resolution
     from nas_sr.search.constraints import parse_constraint
+    from nas_sr.search.reference import parse_reference
     from nas_sr.search.objectives import DEFAULT_OBJECTIVES, parse_objectives
 
     val_names = [v.name for v in args.val] if args.val else ["val"]
     # Check the cheap inputs before loading anything.
     parse_objectives(args.objectives or DEFAULT_OBJECTIVES, val_names)
+    references = dict(parse_reference(text) for text in args.reference)
     for text in args.constraint:
-        parse_constraint(text, val_names)
+        reference = parse_constraint(text, val_names).reference
+        if reference and reference not in references:
+            raise ValueError(f"--constraint {text!r} names reference {reference!r}: "
+                             f"add --reference {reference}=WEIGHTS")
     resolution = parse_resolution(args.resolution)
     from nas_sr.search.early_stopping import EarlyStopping
     from nas_sr.train.settings import TrainSettings
@@ -152,8 +161,8 @@ def run(args: argparse.Namespace) -> int:
     opts = SearchOptions(space=space, train_images=list(train), val_sets={k: list(v) for k, v in val.items()},
                          study=args.study or "default", storage=args.storage, trials=args.trials,
                          workers=args.workers, sampler=args.sampler, objectives=args.objectives,
-                         constraints=args.constraint, resume=args.resume, auto_resume=args.study is None,
-                         seed=args.seed, settings=settings, gpus_per_trial=gpus,
+                         constraints=args.constraint, references=references, resume=args.resume,
+                         auto_resume=args.study is None, seed=args.seed, settings=settings, gpus_per_trial=gpus,
                          cpus_per_trial=args.cpus_per_trial, max_retries=args.max_retries,
                          ray_address=args.address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress,
                          early_stopping=early, trial_timeout=args.trial_timeout)

@@ -61,25 +61,32 @@ def check_shapes(config: Mapping[str, Any]) -> list[tuple[int, int, int, int]]:
 
 
 def sizes_rule(config: Mapping[str, Any]) -> str:
-    from nas_sr.export.onnx import size_multiple
+    """Which LR sizes an exported graph takes.
 
-    m = size_multiple(config)
-    return "any height and width" if m == 1 else f"height and width multiples of {m} (its windows)"
+    >>> sizes_rule({"family": "rlfn", "scale": 4})
+    'height and width of at least 21'
+    """
+    from nas_sr.export.onnx import min_side, size_multiple
+
+    m, low = size_multiple(config), min_side(config)
+    rule = "any height and width" if m == 1 else f"height and width multiples of {m} (its windows)"
+    return rule if low == 1 else rule.replace("any height and width", "height and width") + f" of at least {low}"
 
 
 def export_model(model: "nn.Module", config: Mapping[str, Any], fmt: str, path: str | Path, *,
                  tolerance: float = DEFAULT_TOLERANCE, metadata: Mapping[str, Any] | None = None) -> ExportResult:
-    """Write ``model`` (built from ``config``) to ``path`` in format ``fmt``, reload it, and compare
-    its outputs with PyTorch's at :func:`check_shapes` (fixed seed)."""
+    """Write ``model`` (built from ``config``) in its deploy form
+    (:func:`~nas_sr.models.registry.deploy_model`) to ``path`` in format ``fmt``, reload it, and
+    compare its outputs with PyTorch's at :func:`check_shapes` (fixed seed)."""
     import torch
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from nas_sr.models import get_family
+    from nas_sr.models import deploy_model, get_family
 
-    model = model.float().eval()
+    model = deploy_model(config, model).float().eval()
     shapes = check_shapes(config)
     generator = torch.Generator().manual_seed(0)
     # Pixels as the family takes them (EMT: 0..255); errors are reported on the [0, 1] scale.
@@ -120,10 +127,10 @@ def _write_onnx(model: "nn.Module", config: Mapping[str, Any], path: Path, examp
                 metadata: dict[str, Any]) -> Runner:
     import onnx
 
-    from nas_sr.export.onnx import exported_program, onnx_session, require_onnx, size_multiple, to_onnx
+    from nas_sr.export.onnx import exported_program, min_side, onnx_session, require_onnx, size_multiple, to_onnx
 
     require_onnx()
-    program = exported_program(model, example, size_multiple(config))
+    program = exported_program(model, example, size_multiple(config), min_side(config))
     data = to_onnx(program, example)
     proto = onnx.load_from_string(data)
     for key, value in {"nas_sr_config": json.dumps(dict(config), sort_keys=True), **metadata}.items():
@@ -155,13 +162,14 @@ _WRITERS = {"pth": _write_pth, "onnx": _write_onnx, "torchscript": _write_torchs
 
 
 def load_pth(path: str | Path) -> "tuple[nn.Module, dict[str, Any]]":
-    """The network and config of a ``pth`` export (eval mode); ValueError naming the file otherwise.
+    """The network (deploy form, eval mode) and config of a ``pth`` export; ValueError naming the
+    file otherwise.
 
     ``nas-sr evaluate --model CONFIG --weights FILE.pth`` reads the same file (its ``state_dict``).
     """
     import torch
 
-    from nas_sr.models import build_model
+    from nas_sr.models import build_model, deploy_model
     from nas_sr.models.weights import load_weights
 
     try:
@@ -175,4 +183,4 @@ def load_pth(path: str | Path) -> "tuple[nn.Module, dict[str, Any]]":
     config = json.loads(data["config"])
     model = build_model(config)
     load_weights(model, data["state_dict"], source=str(path))
-    return model.eval(), config
+    return deploy_model(config, model).eval(), config

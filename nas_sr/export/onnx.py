@@ -1,9 +1,10 @@
 """ONNX export through ``torch.export`` (torch >= 2.9's default ONNX exporter; offline, needs onnxscript).
 
-Input height and width are dynamic axes. Families whose graph depends on the input size through
-windows (EMT's stripe windows, the windowed pyramid attention) take sizes that are a multiple of
-their windows (:func:`size_multiple`): within that rule ``torch.export`` proves the graph exact,
-outside it the network pads, which an exported graph cannot express.
+Input height and width are dynamic axes, at least the family's ``min_export_side`` (:func:`min_side`).
+Families whose graph depends on the input size through windows (EMT's stripe windows, the windowed
+pyramid attention) take sizes that are a multiple of their windows (:func:`size_multiple`): within
+that rule ``torch.export`` proves the graph exact, outside it the network pads, which an exported
+graph cannot express.
 """
 
 from __future__ import annotations
@@ -69,16 +70,29 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def exported_program(model: "nn.Module", example: "torch.Tensor", multiple: int = 1) -> Any:
-    """``torch.export`` of ``model`` (eval mode) with H and W dynamic, multiples of ``multiple``."""
+def min_side(config: Mapping[str, Any]) -> int:
+    """The smallest LR side an exported graph of ``config`` takes (its family's ``min_export_side``).
+
+    >>> min_side({"family": "esr-tm"}), min_side({"family": "rlfn"})
+    (1, 21)
+    """
+    from nas_sr.models import get_family
+
+    return get_family(config["family"]).min_export_side
+
+
+def exported_program(model: "nn.Module", example: "torch.Tensor", multiple: int = 1, smallest: int = 1) -> Any:
+    """``torch.export`` of ``model`` (eval mode) with H and W dynamic, multiples of ``multiple``, at
+    least ``smallest``."""
     import torch
     from torch.export import Dim
 
     if multiple == 1:
-        dims = {2: Dim("height", min=1, max=MAX_SIDE), 3: Dim("width", min=1, max=MAX_SIDE)}
+        dims = {2: Dim("height", min=smallest, max=MAX_SIDE), 3: Dim("width", min=smallest, max=MAX_SIDE)}
     else:
-        top = MAX_SIDE // multiple
-        dims = {2: multiple * Dim("height_blocks", min=1, max=top), 3: multiple * Dim("width_blocks", min=1, max=top)}
+        top, low = MAX_SIDE // multiple, -(-smallest // multiple)
+        dims = {2: multiple * Dim("height_blocks", min=low, max=top),
+                3: multiple * Dim("width_blocks", min=low, max=top)}
     with _quiet(), torch.no_grad():
         try:
             return torch.export.export(model.eval(), (example,), dynamic_shapes=({**dims},))

@@ -54,11 +54,13 @@ def trial_state_dict(trial: "FrozenTrial", storage_url: str) -> "dict[str, torch
 
 
 def trial_model(trial: "FrozenTrial", storage_url: str, weights: bool = True) -> "nn.Module":
-    """The trial's network in eval mode, with its trained weights (``weights=False``: as built)."""
-    from nas_sr.models import build_model
+    """The trial's network as deployed (re-parameterised where its family trains another form), in
+    eval mode, with its trained weights (``weights=False``: as built)."""
+    from nas_sr.models import build_model, deploy_model
     from nas_sr.models.weights import load_weights
 
-    model = build_model(trial_config(trial))
+    config = trial_config(trial)
+    model = build_model(config)
     if weights:
         load_weights(model, trial_state_dict(trial, storage_url), source=f"weights of trial {trial.number}")
-    return model.eval()
+    return deploy_model(config, model).eval()

@@ -28,6 +28,9 @@ class Family(abc.ABC):
     input_range: ClassVar[float] = 1.0
     #: Lower bound of each integer hyper-parameter (the default is 1).
     minimum: ClassVar[Mapping[str, int]] = {}
+    #: Smallest LR side an exported graph (ONNX, dynamic height/width) takes: smaller inputs run another
+    #: path (RLFN's ESA pooling) that one graph cannot hold. PyTorch takes every size.
+    min_export_side: ClassVar[int] = 1
     #: Named configurations (e.g. the authors' released ones): preset name -> hyper-parameters.
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
@@ -41,6 +44,16 @@ class Family(abc.ABC):
         Identity by default; families with released weights of other code bases override it.
         """
         return dict(state)
+
+    def deploy(self, model: "nn.Module") -> "nn.Module":
+        """The deploy form of a network built by :meth:`build`, with the same output.
+
+        By default every re-parameterisable module (:mod:`nas_sr.models.reparam`) is merged in a
+        copy; a network without one is returned as it is.
+        """
+        from nas_sr.models import reparam
+
+        return reparam.deploy(model)
 
     @abc.abstractmethod
     def build(self, config: Mapping[str, Any]) -> "nn.Module":

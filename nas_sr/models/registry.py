@@ -21,6 +21,8 @@ _BUILTIN_MODULES = (
     "nas_sr.models.fsrcnn",
     "nas_sr.models.hitsr",
     "nas_sr.models.pan",
+    "nas_sr.models.rlfn",
+    "nas_sr.models.span",
     "nas_sr.models.vapsr",
 )
 _loaded = False
@@ -135,3 +137,18 @@ def build_model(config: Mapping[str, Any]) -> "nn.Module":
     """
     full = canonical_config(config)
     return get_family(full["family"]).build(full)
+
+
+def deploy_model(config: Mapping[str, Any], model: "nn.Module") -> "nn.Module":
+    """The network of ``config`` as it is deployed: ``model`` re-parameterised where its family
+    trains another form (a merged copy; ``model`` is left as it is), else ``model`` itself.
+
+    Every cost, export and profile measures this form; training runs ``model``.
+
+    >>> config = {"family": "span", "scale": 4}
+    >>> train = build_model(config)
+    >>> [sum(p.numel() for p in m.parameters()) for m in (train, deploy_model(config, train))]
+    [634048, 150688]
+    """
+    return get_family(config["family"]).deploy(model)
+

@@ -58,7 +58,15 @@ def _is_flat(data: Mapping[Any, Any]) -> bool:
 
 
 def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "weights") -> None:
-    """Copy ``state`` into ``model``, converting dtypes; every name and shape must match."""
+    """Copy ``state`` into ``model``, converting dtypes; every name and shape must match.
+
+    Deploy-form entries of a re-parameterisable module that ``model`` holds in its training form
+    (a released or exported deploy-form file) are mapped onto that form first, with the same output
+    (:func:`nas_sr.models.reparam.training_state`).
+    """
+    from nas_sr.models.reparam import training_state
+
+    state = training_state(model, state)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -30,6 +30,7 @@ from nas_sr.search.early_stopping import record_pruned
 from nas_sr.search.early_stopping import trial_settings as es_settings
 from nas_sr.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
 from nas_sr.search.record import record_complete, set_attrs
+from nas_sr.search.reference import measure_references
 from nas_sr.search.runner import SafePointInterrupts
 from nas_sr.search.runner import TrialRunner as _Runner  # tests replace driver._Runner
 from nas_sr.search.strategy import (
@@ -78,6 +79,8 @@ class SearchOptions:
     sampler: str = "cost-aware"
     objectives: str | None = None
     constraints: Sequence[str] = ()
+    #: Reference models a constraint may name (``psnr@val>=rlfn``): preset name -> weights file.
+    references: Mapping[str, Any] = field(default_factory=dict)
     resume: bool = False
     #: Continue a study that has trials without ``resume`` when it searched the same space, saying so
     #: (``nas-sr search`` without ``--study``: re-running the set-up command continues the demo).
@@ -208,7 +211,7 @@ def candidate_cost_fn(settings: Mapping[str, Any],
     only the parameters are counted: no forward pass at all.
     """
     from nas_sr.cost import CostCache, count_parameters, model_cost
-    from nas_sr.models.registry import build_model, canonical_config
+    from nas_sr.models.registry import build_model, canonical_config, deploy_model
 
     resolution = tuple(settings.get("resolution", (1920, 1080)))
     cache = CostCache(settings.get("cost_cache"))
@@ -216,7 +219,7 @@ def candidate_cost_fn(settings: Mapping[str, Any],
     def cost(config: Mapping[str, Any]) -> dict[str, float]:
         full = canonical_config(config)
         if not flops:
-            return {"params": float(count_parameters(build_model(full)))}
+            return {"params": float(count_parameters(deploy_model(full, build_model(full))))}
         side = CANDIDATE_LR_SIDE * int(full["scale"])
         small = (side, side) if side * side < resolution[0] * resolution[1] else resolution
         found = model_cost(full, small, cache=cache)  # type: ignore[arg-type]
@@ -234,24 +237,29 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     val_names = list(opts.val_sets)
     objectives = parse_objectives(opts.objectives or DEFAULT_OBJECTIVES, val_names)
     constraints = [parse_constraint(text, val_names) for text in opts.constraints]
+    references = measure_references(opts.references, constraints, opts.space.scales, opts.val_sets, opts.settings)
+    constraints = [c.resolved(references) for c in constraints]
     if opts.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {opts.sampler!r} (expected one of {', '.join(SAMPLERS)})")
     if opts.trials < 1 or opts.workers < 1:
         raise ValueError("--trials and --workers must be positive")
     lock = writer_lock(opts.storage)  # one search per SQLite file: a second one is refused
     try:
-        return _search(opts, objectives, constraints)
+        return _search(opts, objectives, constraints, references)
     finally:
         if lock is not None:
             lock.close()  # its file goes too: none is left after a search, however it ended
 
 
-def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[Constraint]) -> SearchOutcome:
+def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[Constraint],
+            references: Mapping[str, Any]) -> SearchOutcome:
     """:func:`run_search` once it holds the storage's writer lock."""
     from optuna.trial import TrialState
 
     val_names = list(opts.val_sets)
     study = _open_study(opts, objectives, constraints)
+    if references:
+        study.set_user_attr("references", {**study.user_attrs.get("references", {}), **references})
     if opts.objectives is None and study.metric_names:  # resuming: the study's own objectives
         objectives = parse_objectives(",".join(study.metric_names), val_names)
     stale_trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))

@@ -25,7 +25,9 @@ def record_complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any]
 
     cost = result["cost"]
     latency = cost.get("latency") or {}
+    # Costs are the deploy form's; params_train counts what training ran (the same without re-parameterisation).
     attrs: dict[str, Any] = {**result["metrics"], "params": cost["params"], "flops": cost["flops"],
+                             "params_train": cost.get("params_train") or cost["params"],
                              "resolution": cost["resolution"], "steps": result["steps"],
                              "seconds": round(result["seconds"], 3), "final_loss": result["final_loss"]}
     if latency:

@@ -172,8 +172,10 @@ class _Clock:
             self.started = time.perf_counter()
 
 
-def _validate(model: torch.nn.Module, config: Mapping[str, Any], val_sets: Mapping[str, Images],
-              device: torch.device, with_ssim: bool) -> dict[str, float]:
+def validate(model: torch.nn.Module, config: Mapping[str, Any], val_sets: Mapping[str, Images],
+             device: torch.device, with_ssim: bool) -> dict[str, float]:
+    """``psnr_<set>`` (and ``ssim_<set>``) of ``model`` on each validation set, as a trial records
+    them; the model is left in training mode."""
     metrics: dict[str, float] = {}
     upscale = torch_upscaler(model, config, str(device))
     y_convention = "uint8" if config["color"] == "y" else "float"
@@ -363,7 +365,7 @@ def _run(
                 stop = _signal_stop(progress, step, mean)
         if settings.validate_every and step % settings.validate_every == 0 and val_sets:
             with clock.paused():
-                metrics = _validate(model, config, val_sets, device, with_ssim=False)
+                metrics = validate(model, config, val_sets, device, with_ssim=False)
                 validation.append((step, clock.now(), metrics))
                 stop = _signal_stop(on_validation, step, metrics) or stop
         if stop:
@@ -376,7 +378,7 @@ def _run(
         check_finite(logged + 1, losses)
         curve.append((step, seconds, float(losses.mean()) / value_range))
 
-    metrics = _validate(model, config, val_sets, device, with_ssim=True) if val_sets else {}
+    metrics = validate(model, config, val_sets, device, with_ssim=True) if val_sets else {}
     completed = stop_reason == "time" or (stop_reason == "steps" and step == settings.max_steps)
     return TrainingResult(
         config=config,
