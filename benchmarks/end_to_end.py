@@ -89,19 +89,22 @@ def full(args: argparse.Namespace, table: dict[str, Any]) -> dict[str, Any]:
         study, trials = trained(storage, "e2e")
         keys = [t.user_attrs["config"] for t in trials]
         seen = [[t.values[0], -t.values[1]] for t in trials]
-        curve = instance.reported_curve(keys, seen)
-        front = {t.user_attrs["config"] for t in study.best_trials}
+        curve = instance.reported_curve(keys, seen, float(study.user_attrs.get("front_tolerance", 0.0)))
+        from nas_sr.search.report import pareto_front
+
+        tolerance = float(study.user_attrs.get("front_tolerance", 0.0))
+        front = {t.user_attrs["config"] for t in pareto_front(study)}  # as the search reported it
         true_ratio = instance.hv_ratio(sorted(front))
         psnr = [t.user_attrs["psnr_mean"] for t in trials]
         gaps = [abs(p - proxy.value(k)) for p, k in zip(psnr, keys) if proxy.value(k) is not None]
         tau = kendall(psnr, [instance.rows[k][0] for k in keys])
-    predicted = bench(instance, "cost-aware", args.trials, args.bench_seeds, proxy)
-    same_seed = run_strategy(instance, "cost-aware", args.trials, args.seed, proxy)[0][-1]
+    predicted = bench(instance, "cost-aware", args.trials, args.bench_seeds, proxy, tolerance)
+    same_seed = run_strategy(instance, "cost-aware", args.trials, args.seed, proxy, tolerance)[0][-1]
     return {"mode": "end-to-end", "space": "edge_sr.yaml x2", "problem": "B", "trials": len(trials),
             "workers": args.workers, "seed": args.seed, "wall_s": round(seconds, 1),
             "true_hv_ratio": round(true_ratio, 4), "true_hv_ratio_curve_at": {
                 str(n): round(curve[n - 1], 4) for n in (25, 50, 75, 100) if n <= len(curve)},
-            "front_size": len(front),
+            "front_size": len(front), "front_tolerance": tolerance,
             "bench_proxy_median": round(predicted["hv_ratio"]["median"], 4),
             "bench_proxy_iqr": [round(predicted["hv_ratio"]["q25"], 4), round(predicted["hv_ratio"]["q75"], 4)],
             "bench_seeds": args.bench_seeds, "bench_same_seed": round(same_seed, 4),

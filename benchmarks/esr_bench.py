@@ -40,13 +40,16 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--proxy", type=Path, help="proxy table (CSV): proxy mode")
     parser.add_argument("--proxy-steps", type=int, help="its step budget (default 4000 when present)")
+    parser.add_argument("--front-tolerance", type=float, default=0.05, help="proxy mode: near-ties (dB) kept on "
+                        "the reported front, as nas-sr search does (default 0.05)")
     args = parser.parse_args()
     from nas_sr.bench.proxy import load_proxy
 
     proxy = load_proxy(args.proxy, args.proxy_steps) if args.proxy else None
     table = load_table(args.table, trust_pickle=True)  # the release's own file, named by the caller
 
-    mode = "exact mode" if proxy is None else f"proxy mode ({proxy.source}, {proxy.steps} steps)"
+    mode = "exact mode" if proxy is None else (f"proxy mode ({proxy.source}, {proxy.steps} steps, front tolerance "
+                                               f"{args.front_tolerance:g} dB)")
     print(f"eSR-Bench, {mode}, {args.seeds} seeds, budget {args.budget}; reference point 0 (PSNR), "
           "-0.1 (log costs)\n")
     print("| problem | scale | strategy | evals to 90 % | 95 % | 98 % (IQR) | 99 % | HV ratio at budget (IQR) "
@@ -57,7 +60,7 @@ def main() -> None:
             instance = load_instance(table, problem, scale)
             for strategy in args.strategies:
                 start = time.perf_counter()
-                r = bench(instance, strategy, args.budget, args.seeds, proxy)
+                r = bench(instance, strategy, args.budget, args.seeds, proxy, args.front_tolerance)
                 cells = ["-" if v is None else f"{v:g}" for v in r["evals_to"].values()]
                 q25, q75 = ("-" if v is None else f"{v:g}" for v in r["evals_to_iqr"]["0.98"])
                 cells[2] += f" ({q25}..{q75})"

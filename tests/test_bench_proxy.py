@@ -83,6 +83,12 @@ def test_reported_front_changes_as_evaluations_arrive(tiny):
     assert curve == pytest.approx([first, instance.hv_ratio([keys["eSR-TM_s2_K5_C2"]]),
                                    instance.hv_ratio([keys["eSR-TM_s2_K5_C2"]])])
     assert curve[1] < curve[0]  # the overrated model displaced the better one: the truth fell
+    # Reported with its uncertainty (0.2 dB), the near-tie keeps both: nothing is lost.
+    both = [keys["eSR-TM_s2_K3_C4"], keys["eSR-TM_s2_K5_C2"]]
+    tolerant = instance.reported_curve([keys[i] for i in order], seen, tolerance=0.2)
+    assert tolerant == pytest.approx([first, instance.hv_ratio(both), instance.hv_ratio(both)])
+    assert tolerant[1] == pytest.approx(first)  # K5 C2 adds nothing to the truth that K3 C4 has
+    assert instance.reported_curve([keys[i] for i in order], seen, tolerance=0.05)[1] == pytest.approx(curve[1])
 
 
 def test_a_failed_proxy_training_fails_the_trial(tiny, tmp_path):
@@ -149,3 +155,41 @@ def test_cli_proxy_mode_and_its_errors(cli, tiny, tmp_path, monkeypatch):
     partial.write_text("\n".join(proxy_file.read_text().splitlines()[:3]) + "\n")
     status, _, err = cli(*args, "--proxy", str(partial))
     assert status == 2 and "partial.csv: no row at steps=4000 for" in err
+
+
+def _tie_study(url, tolerance=None):
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=url, study_name="ties", directions=["maximize", "minimize"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["psnr@val", "params"])
+    if tolerance is not None:
+        study.set_user_attr("front_tolerance", tolerance)
+    for i, (psnr, params) in enumerate([(32.00, 100), (32.04, 100), (31.0, 100), (32.5, 200)]):
+        trial = study.ask()
+        for key, value in {"config": f"c{i}", "family": "f", "psnr_val": psnr, "params": params}.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, [psnr, params])
+    return study
+
+
+def test_the_front_with_its_uncertainty_keeps_near_ties(tmp_path, cli):
+    from nas_sr.search.report import pareto_front
+
+    study = _tie_study(f"sqlite:///{tmp_path}/old.db")  # no front_tolerance: a study from before, strict
+    assert [t.number for t in pareto_front(study)] == [1, 3]
+    assert [t.number for t in pareto_front(study, tolerance=0.05)] == [0, 1, 3]  # 0.04 dB short: a tie
+    assert [t.number for t in pareto_front(study, tolerance=0.03)] == [1, 3]
+    recorded = _tie_study(f"sqlite:///{tmp_path}/new.db", tolerance=0.05)
+    assert [t.number for t in pareto_front(recorded)] == [0, 1, 3]
+    assert [t.number for t in pareto_front(recorded, tolerance=0.0)] == [1, 3]
+    status, out, err = cli("pareto", "--study", "ties", "--storage", f"sqlite:///{tmp_path}/new.db", "--format", "json")
+    assert status == 0, err
+    assert [row["number"] for row in json.loads(out)] == [0, 1, 3]
+    status, out, _ = cli("pareto", "--study", "ties", "--storage", f"sqlite:///{tmp_path}/new.db", "--format", "json",
+                         "--tolerance", "0")
+    assert [row["number"] for row in json.loads(out)] == [1, 3]

@@ -153,13 +153,16 @@ class EsrInstance:
         return curve
 
 
-    def reported_curve(self, keys: Sequence[str | None], seen: Sequence[Sequence[float] | None]) -> list[float]:
+    def reported_curve(self, keys: Sequence[str | None], seen: Sequence[Sequence[float] | None],
+                       tolerance: float = 0.0) -> list[float]:
         """The HV ratio, after each evaluation, of the front a search would report: the evaluated
         configurations that no other one dominates by the values it saw (``seen[i]``: the
         objectives of evaluation ``i``, bigger is better on every axis; None for an evaluation that
         added no result: a repeat or a failure). With the table's own values this is
         :meth:`hv_curve`; with proxy values a configuration the proxy overrates can push a truly
-        better one off the reported front, and the ratio falls.
+        better one off the reported front, and the ratio falls. ``tolerance`` (in the units of the
+        first objective, PSNR in dB) reports the front with its uncertainty: a configuration stays
+        unless another beats it by more than that on the first objective and is no worse on the others.
 
         >>> import types
         >>> inst = types.SimpleNamespace(hv_ratio=lambda keys: {"a": 0.5, "b": 0.9}.get("".join(sorted(keys)), 1.0))
@@ -177,8 +180,10 @@ class EsrInstance:
                 done.append(key)
                 points.append(values)
                 p = np.asarray(points, dtype=float)
-                dominated = ((p[None, :, :] >= p[:, None, :]).all(axis=2)
-                             & (p[None, :, :] > p[:, None, :]).any(axis=2)).any(axis=1)
+                raised = p.copy()
+                raised[:, 0] += tolerance
+                dominated = ((p[None, :, :] >= raised[:, None, :]).all(axis=2)
+                             & (p[None, :, :] > raised[:, None, :]).any(axis=2)).any(axis=1)
                 reported = tuple(sorted({k for k, d in zip(done, dominated) if not d}))
                 if reported != front_keys:
                     front_keys, value = reported, self.hv_ratio(list(reported))

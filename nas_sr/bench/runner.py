@@ -29,7 +29,7 @@ _NOT_REACHED = 1e12
 
 
 def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int,
-                 proxy: "ProxyTable | None" = None) -> tuple[list[float], "optuna.Study"]:
+                 proxy: "ProxyTable | None" = None, tolerance: float = 0.0) -> tuple[list[float], "optuna.Study"]:
     """The HV ratio after each of ``budget`` evaluations of one seeded run, and its study.
 
     A strategy that runs out of configurations (grid after all of them) keeps its last ratio.
@@ -48,7 +48,7 @@ def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int,
             raise ValueError(f"{proxy.source}: no row at steps={proxy.steps} for {len(missing)} configurations "
                              f"of the instance, e.g. {missing[0]}")
     chosen = make_strategy(strategy, instance.space, instance.objectives, seed=seed, trials=budget,
-                           cost_fn=instance.cost_attrs)
+                           cost_fn=instance.cost_attrs, front_tolerance=tolerance if proxy is not None else 0.0)
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=chosen.sampler(),
                                 directions=[o.direction for o in instance.objectives])
     sign = [1.0 if o.direction == "maximize" else -1.0 for o in instance.objectives]
@@ -80,7 +80,7 @@ def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int,
         study.tell(step.trial, values)
         known[step.key] = step.trial.number
         seen[-1] = [s * v for s, v in zip(sign, values)]
-    curve = instance.hv_curve(keys) if proxy is None else instance.reported_curve(keys, seen)
+    curve = instance.hv_curve(keys) if proxy is None else instance.reported_curve(keys, seen, tolerance)
     curve += [curve[-1] if curve else 0.0] * (budget - len(curve))
     return curve, study
 
@@ -132,14 +132,15 @@ def summarize(curves: Sequence[Sequence[float]], thresholds: Sequence[float] = T
 
 
 def bench(instance: "EsrInstance", strategy: str, budget: int, seeds: int | Sequence[int],
-          proxy: "ProxyTable | None" = None) -> dict[str, Any]:
+          proxy: "ProxyTable | None" = None, tolerance: float = 0.0) -> dict[str, Any]:
     """The bench's result for ``strategy`` on ``instance``: one run per seed, summarised; ``mode`` is
-    ``exact`` (the table answers) or ``proxy`` (``proxy`` answers, the table measures)."""
+    ``exact`` (the table answers) or ``proxy`` (``proxy`` answers, the table measures the front
+    reported with ``tolerance`` dB, as :func:`nas_sr.search.report.pareto_front` reports it)."""
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    curves = [run_strategy(instance, strategy, budget, seed, proxy)[0] for seed in seed_list]
+    curves = [run_strategy(instance, strategy, budget, seed, proxy, tolerance)[0] for seed in seed_list]
     summary = summarize(curves)
     mode = {"mode": "exact"} if proxy is None else {"mode": "proxy", "proxy": proxy.source,
-                                                     "proxy_steps": proxy.steps}
+                                                     "proxy_steps": proxy.steps, "front_tolerance": tolerance}
     return {"problem": instance.problem, "scale": instance.scale, "strategy": strategy, "budget": budget,
             "seeds": len(seed_list), **mode, "hv_ratio": summary["hv_ratio"], "evals_to": summary["evals_to"],
             "evals_to_iqr": summary["evals_to_iqr"]}

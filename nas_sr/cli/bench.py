@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from nas_sr.cli.argtypes import positive
+from nas_sr.cli.argtypes import nonnegative_float, positive
 
 
 def register(subparsers: Any) -> None:
@@ -42,6 +42,9 @@ def register(subparsers: Any) -> None:
                      "instead of the table's; the measure stays the table's HV of the front they would report")
     esr.add_argument("--proxy-steps", type=positive, metavar="N", help="the proxy table's step budget (default: "
                      "4000 when the file has it, else its largest)")
+    esr.add_argument("--front-tolerance", type=nonnegative_float, default=0.05, metavar="DB",
+                     help="proxy mode: the front is reported with its uncertainty, keeping trials within this "
+                     "many dB of PSNR of it, as nas-sr search does (default 0.05, its default; 0: strict)")
     esr.add_argument("--format", choices=("text", "json"), default="text")
     esr.set_defaults(handler=run)
     p.set_defaults(handler=lambda args: p.print_help() or 0)
@@ -59,15 +62,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--proxy-steps needs --proxy FILE")
     instance = load_instance(args.table, args.problem, args.scale, trust_pickle=args.trust_pickle)
     proxy = load_proxy(args.proxy, args.proxy_steps) if args.proxy is not None else None
-    result = bench(instance, args.strategy, args.budget, args.seeds, proxy)
+    result = bench(instance, args.strategy, args.budget, args.seeds, proxy, args.front_tolerance)
     if args.format == "json":
         print(json.dumps({k: result[k] for k in ("problem", "scale", "strategy", "budget", "seeds", "mode", "proxy",
-                                                   "proxy_steps", "hv_ratio", "evals_to") if k in result}))
+                                                   "proxy_steps", "front_tolerance", "hv_ratio", "evals_to")
+                          if k in result}))
         return 0
     hv = result["hv_ratio"]
     mode = ("exact mode (the table's PSNR)" if proxy is None else
-            f"proxy mode (brief-training PSNR of {proxy.source} at {proxy.steps} steps; HV of the reported front "
-            "by the table)")
+            f"proxy mode (brief-training PSNR of {proxy.source} at {proxy.steps} steps; HV by the table of the "
+            f"front reported with near-ties within {args.front_tolerance:g} dB)")
     print(f"eSR-Bench {args.problem} x{args.scale}, {args.strategy}, {mode}: {args.budget} evaluations, "
           f"{args.seeds} seeds; reference point {PSNR_REFERENCE:g} (PSNR) and {COST_REFERENCE:g} (each cost) on "
           "the unit scales")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nas_sr.cli.argtypes import nonnegative_float
+
 
 def register(subparsers: Any) -> None:
     from nas_sr.search.driver import DEFAULT_STORAGE
@@ -15,6 +17,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--study", default="default", help="study name (default: default)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--objectives", help="comma-separated objectives (default: the study's)")
+    p.add_argument("--tolerance", type=nonnegative_float, metavar="DB", help="keep trials within this many dB "
+                   "of PSNR of the front (default: the study's front_tolerance, which nas-sr search records; "
+                   "0: the strict Pareto front)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(handler=run)
 
@@ -29,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
     if args.objectives:
         sets = [o.name.partition("@")[2] for o in objectives if "@" in o.name]
         objectives = parse_objectives(args.objectives, sets)
-    rows = [trial_row(t, objectives) for t in pareto_front(study, objectives)]
+    rows = [trial_row(t, objectives) for t in pareto_front(study, objectives, args.tolerance)]
     print(render(rows, args.format))
     return 0

@@ -65,6 +65,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--objectives", help=f"comma-separated, from psnr[@SET], ssim[@SET] (@mean: the mean over two "
                    f"or more --val sets), latency_ms, params, flops "
                    f"(default {DEFAULT_OBJECTIVES})")
+    p.add_argument("--front-tolerance", type=nonnegative_float, default=0.05, metavar="DB",
+                   help="report the front with its uncertainty: keep trials whose PSNR falls short of a "
+                   "dominating trial's by at most this many dB (default 0.05, twice brief training's "
+                   "seed-to-seed spread; 0: the strict Pareto front); recorded on the study")
     p.add_argument("--constraint", action="append", default=[], metavar="EXPR",
                    help="e.g. latency_ms<=33 or psnr@val>=rlfn (repeatable; NAME OP BOUND, OP one of <=, <, >=, >, "
                    "BOUND a number or a --reference name, optionally +/- a number)")
@@ -163,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
                          workers=args.workers, sampler=args.sampler, objectives=args.objectives,
                          constraints=args.constraint, references=references, resume=args.resume,
                          auto_resume=args.study is None, seed=args.seed, settings=settings, gpus_per_trial=gpus,
+                         front_tolerance=args.front_tolerance,
                          cpus_per_trial=args.cpus_per_trial, max_retries=args.max_retries,
                          ray_address=args.address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress,
                          early_stopping=early, trial_timeout=args.trial_timeout)
@@ -178,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     objectives = objectives_of_study(study.metric_names, study.directions)
     front = pareto_front(study)
     print(f"study {opts.study}: {outcome.complete} COMPLETE, {outcome.failed} failed, {outcome.duplicates} "
-          f"duplicate proposals skipped, {outcome.seconds:.0f} s; Pareto front ({len(front)} trials):")
+          f"duplicate proposals skipped, {outcome.seconds:.0f} s; Pareto front ({len(front)} trials"
+          f"{_tolerance_note(study)}):")
     print(render([trial_row(t, objectives) for t in front], "table"))
     # Where everything is: the storage, and each file this command wrote.
     print(f"storage: {hide_password(args.storage)} (study {opts.study})")
@@ -188,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
     html = write_front_html(study, objectives, args.out or output_file(args.storage, opts.study, "front"))
     print(f"front plot: {html}")
     return 0 if not outcome.stopped else 1
+
+
+def _tolerance_note(study: Any) -> str:
+    tolerance = float(study.user_attrs.get("front_tolerance", 0.0))
+    return f", near-ties within {tolerance:g} dB of PSNR kept" if tolerance else ""
 
 
 def _load_space(path: Path | None) -> Any:

@@ -248,8 +248,10 @@ class CostAwareStrategy(Strategy):
 
     def __init__(self, space: "SearchSpace", objectives: Sequence["Objective"], cost_fn: CostFn, *,
                  constraints: Sequence["Constraint"] = (), seed: int = 0, initial: int | None = None,
-                 trials: int | None = None, max_candidates: int = MAX_CANDIDATES) -> None:
+                 trials: int | None = None, max_candidates: int = MAX_CANDIDATES,
+                 front_tolerance: float = 0.0) -> None:
         super().__init__(seed)
+        self.front_tolerance = front_tolerance
         self.space, self.objectives, self.cost_fn, self.trials = space, list(objectives), cost_fn, trials
         self.constraints, self.initial, self.max_candidates = list(constraints), initial, max_candidates
         self._pool: list[Candidate] | None = None
@@ -363,6 +365,8 @@ class CostAwareStrategy(Strategy):
         done = {int(i) for i in rows}
         front_rows = [int(i) for i, f in zip(rows, feasible) if f] + [i for i in running if i not in done]
         front = unit[front_rows] if front_rows else np.zeros((0, n_obj))
+        if self.front_tolerance:  # the front is reported with its uncertainty: near-ties count too
+            front[:, m] -= self.front_tolerance / span[m]
         reference = np.full(n_obj, REFERENCE)
         others = np.delete(unit[free], m, axis=1)
         score = expected_hvi(front, others, (mean[free] - low[m]) / span[m], std[free] / span[m], reference, m)

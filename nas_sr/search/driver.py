@@ -86,6 +86,10 @@ class SearchOptions:
     #: (``nas-sr search`` without ``--study``: re-running the set-up command continues the demo).
     auto_resume: bool = False
     seed: int = 0
+    #: The reported front keeps trials whose PSNR is within this many dB of beating every trial that
+    #: dominates them (the front with its uncertainty; ``nas-sr search`` gives 0.05, twice the brief
+    #: training's seed-to-seed spread); recorded on the study, aimed at by the cost-aware strategy.
+    front_tolerance: float = 0.0
     #: Worker settings: trainer settings (max_steps, max_seconds, batch_size, patch_size, lr,
     #: device...) and cost settings (resolution, latency, latency_repeats, threads, cost_cache).
     settings: dict[str, Any] = field(default_factory=dict)
@@ -148,6 +152,7 @@ def _open_study(opts: SearchOptions, objectives: list[Objective], constraints: l
     study.set_user_attr("space", opts.space.source)
     study.set_user_attr("constraints", [c.text for c in constraints])
     study.set_user_attr("settings", _jsonable(opts.settings))
+    study.set_user_attr("front_tolerance", float(opts.front_tolerance))
     return study
 
 
@@ -282,6 +287,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     settings.setdefault("threads", max(1, int(opts.cpus_per_trial)))
     strategy = make_strategy(opts.sampler, opts.space, objectives, seed=opts.seed, trials=opts.trials,
                              constraints=constraints,
+                             front_tolerance=float(study.user_attrs.get("front_tolerance", 0.0)),
                              cost_fn=candidate_cost_fn(settings, flops="flops" in {o.key for o in objectives}
                                                        | {c.objective.key for c in constraints}))
     study.sampler = strategy.sampler()

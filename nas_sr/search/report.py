@@ -29,11 +29,16 @@ def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str])
     return all(x <= y for x, y in zip(pa, pb)) and any(x < y for x, y in zip(pa, pb))
 
 
-def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
-    """Indices of the points no other point dominates (equal points all stay).
+def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str],
+                  margins: Sequence[float] | None = None) -> list[int]:
+    """Indices of the points no other point dominates (equal points all stay). With ``margins``
+    (one per objective, in its units) the front is taken with its uncertainty: a point goes only
+    when another is better by more than the margin on some objective and by at least it on all.
 
     >>> non_dominated([[1, 1], [2, 0], [0, 0], [2, 0]], ["maximize", "maximize"])
     [0, 1, 3]
+    >>> non_dominated([[32.00, 100], [32.04, 100], [31.0, 100]], ["maximize", "minimize"], [0.05, 0])
+    [0, 1]
     """
     import numpy as np
     from optuna.study._multi_objective import _is_pareto_front  # numpy, O(n log n) in 2-D
@@ -42,25 +47,44 @@ def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str]) 
         return []
     sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
     loss = np.asarray(points, dtype=float).reshape(len(points), len(directions)) * sign
-    return [int(i) for i in np.flatnonzero(_is_pareto_front(loss, assume_unique_lexsorted=False))]
+    if not margins or not any(margins):
+        return [int(i) for i in np.flatnonzero(_is_pareto_front(loss, assume_unique_lexsorted=False))]
+    lowered = loss - np.asarray(margins, dtype=float)  # each point's loss, less its margin
+    beaten = ((loss[None, :, :] <= lowered[:, None, :]).all(axis=2)
+              & (loss[None, :, :] < lowered[:, None, :]).any(axis=2)).any(axis=1)
+    return [int(i) for i in np.flatnonzero(~beaten)]
 
 
 def feasible(trial: "FrozenTrial") -> bool:
     return all(v <= 0 for v in trial.constraints.values())
 
 
-def pareto_front(study: "optuna.Study", objectives: Sequence[Objective] | None = None) -> list["FrozenTrial"]:
+def pareto_front(study: "optuna.Study", objectives: Sequence[Objective] | None = None,
+                 tolerance: float | None = None) -> list["FrozenTrial"]:
     """Non-dominated feasible COMPLETE trials, by number: the study's own ``best_trials`` for its
-    objectives, else computed over the trials' user attributes for ``objectives``."""
+    objectives, else computed over the trials' user attributes for ``objectives``.
+
+    ``tolerance`` (dB; default: the study's ``front_tolerance``, which ``nas-sr search`` records,
+    else 0) reports the front with its uncertainty: a trial stays unless another beats its PSNR by
+    more than that and is no worse on every other objective. Brief training ranks near-ties at
+    random (its seed-to-seed spread is about 0.03 dB), so a strict front drops truly better
+    configurations for overrated neighbours (``docs/esr_bench.md``, proxy mode)."""
     from optuna.trial import TrialState
 
+    from nas_sr.search.objectives import objectives_of_study
+
+    if tolerance is None:
+        tolerance = float(study.user_attrs.get("front_tolerance", 0.0))
     own = list(study.metric_names or [])
-    if objectives is None or [o.name for o in objectives] == own:
+    if not tolerance and (objectives is None or [o.name for o in objectives] == own):
         return sorted(study.best_trials, key=lambda t: t.number)
+    if objectives is None:
+        objectives = objectives_of_study(study.metric_names, study.directions)
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if feasible(t)]
     trials = [t for t in trials if all(o.key in t.user_attrs for o in objectives)]
     points = [[o.value(t.user_attrs) for o in objectives] for t in trials]
-    return [trials[i] for i in non_dominated(points, [o.direction for o in objectives])]
+    margins = [tolerance if o.key.startswith("psnr") else 0.0 for o in objectives]
+    return [trials[i] for i in non_dominated(points, [o.direction for o in objectives], margins)]
 
 
 def trial_row(trial: "FrozenTrial", objectives: Sequence[Objective]) -> dict[str, Any]:

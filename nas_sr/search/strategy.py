@@ -122,9 +122,10 @@ class GridStrategy(Strategy):
 
 def make_strategy(name: str, space: "SearchSpace", objectives: Sequence["Objective"], *, seed: int = 0,
                   trials: int = 20, constraints: Sequence["Constraint"] = (),
-                  cost_fn: CostFn | None = None) -> Strategy:
+                  cost_fn: CostFn | None = None, front_tolerance: float = 0.0) -> Strategy:
     """The strategy called ``name`` (one of :data:`STRATEGIES`); ``cost_fn`` gives a candidate's
-    costs before training (needed by ``cost-aware``)."""
+    costs before training (needed by ``cost-aware``); ``front_tolerance``: the margin (in the
+    modelled objective's units, dB of PSNR) within which a trial counts as on the reported front."""
     if name in ("tpe", "nsga2", "random"):
         return SamplerStrategy(name, seed, trials)
     if name == "grid":
@@ -134,7 +135,8 @@ def make_strategy(name: str, space: "SearchSpace", objectives: Sequence["Objecti
 
         if cost_fn is None:
             raise ValueError("the cost-aware strategy needs a cost function for its candidates")
-        return CostAwareStrategy(space, objectives, cost_fn, constraints=constraints, seed=seed, trials=trials)
+        return CostAwareStrategy(space, objectives, cost_fn, constraints=constraints, seed=seed, trials=trials,
+                                 front_tolerance=front_tolerance)
     raise ValueError(f"unknown sampler {name!r} (expected one of {', '.join(STRATEGIES)})")
 
 
