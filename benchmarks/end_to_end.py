@@ -14,7 +14,9 @@ trial's PSNR is from the proxy table's seed-0 row of its configuration (training
 for a seed, so a search with ``--seed 0`` should see those very values). The last line is JSON.
 
 ``--demo`` instead runs README's set-up search (``nas-sr search`` with no flags: 20 trials of the
-demo space on the bundled photos) and measures how its trials rank against the table.
+demo space on the bundled photos) and measures how its trials rank against the table (Kendall tau);
+for the table's stale ESPCN rows (``esr/stale_espcn.txt``: all eight ESPCN of the demo space) the
+truth is their released weights' score by the protocol.
 
     python benchmarks/end_to_end.py [--trials 100] [--workers 2] [--seed 0] [--bench-seeds 10]
     python benchmarks/end_to_end.py --demo
@@ -116,22 +118,50 @@ def full(args: argparse.Namespace, table: dict[str, Any]) -> dict[str, Any]:
                 instance.hv_ratio(keys))), 4)}
 
 
+def released_score(model_id: str) -> float:
+    """Mean PSNR over the bench's sets of the released weights of ``model_id`` by the protocol
+    (uint8 Y): the truth for the table's stale ESPCN rows (``esr/stale_espcn.txt``), which do not
+    describe those weights (they score 0.12-1.52 dB higher on Set5; the protocol sits about 0.1 dB
+    under the table's own convention)."""
+    import torch
+
+    from nas_sr.bench.esr import PSNR_SETS
+    from nas_sr.models import build_model
+    from nas_sr.models.esr_ids import config_from_esr_id
+    from nas_sr.models.upscaler import torch_upscaler
+    from nas_sr.models.weights import load_checkpoint
+    from nas_sr.protocol.evaluate import evaluate_folder
+
+    config = config_from_esr_id(model_id)
+    model = build_model(config)
+    load_checkpoint(model, config, SHARED / "esr" / "model-files" / f"{model_id}.model")
+    model.eval()
+    with torch.no_grad():
+        return statistics.fmean(evaluate_folder(torch_upscaler(model, config), SHARED / "datasets" / s, config["scale"],
+                                                config["color"], "uint8", with_ssim=False).psnr for s in PSNR_SETS)
+
+
 def demo(args: argparse.Namespace, table: dict[str, Any]) -> dict[str, Any]:
     from nas_sr.bench.esr import PSNR_SETS
-    from nas_sr.models.esr_ids import config_from_esr_id
+    from nas_sr.models.esr_ids import config_from_esr_id, esr_id_from_config
     from nas_sr.models.registry import config_key
 
     truth = {config_key(config_from_esr_id(i)): statistics.fmean(float(row[f"psnr_{s}"]) for s in PSNR_SETS)
              for i, row in table.items()}
+    stale = set((SHARED / "esr" / "stale_espcn.txt").read_text().split()) - {"#"}
     with tempfile.TemporaryDirectory(prefix="nas-sr-demo-") as tmp:
         work = Path(tmp)
-        seconds = run_search(["--no-progress"], work)  # README's command: defaults, studies/ under cwd
+        seconds = run_search(["--no-progress", *args.extra], work)  # README's command: defaults, studies/ under cwd
         study, trials = trained(f"sqlite:///{work / 'studies' / 'default.db'}", "default")
         pairs = [(t.user_attrs["psnr_val"], truth[t.user_attrs["config"]]) for t in trials
                  if t.user_attrs["config"] in truth]
-    tau = kendall([p for p, _ in pairs], [q for _, q in pairs])
+        ids = [esr_id_from_config(json.loads(t.user_attrs["config"])) for t in trials if t.user_attrs["config"] in truth]
+    corrected = [(p, released_score(i) if i in stale else q) for (p, q), i in zip(pairs, ids)]
+    tau = kendall([p for p, _ in corrected], [q for _, q in corrected])
+    tau_table = kendall([p for p, _ in pairs], [q for _, q in pairs])
     return {"mode": "demo", "trials": len(trials), "with_table_rows": len(pairs), "wall_s": round(seconds, 1),
-            "kendall_tau_vs_table": round(tau, 4),
+            "kendall_tau_vs_table": round(tau, 4), "stale_rows_scored_by_released_weights": sorted(set(ids) & stale),
+            "kendall_tau_vs_table_as_is": round(tau_table, 4),
             "families": sorted({t.user_attrs["family"] for t in trials})}
 
 
@@ -145,6 +175,7 @@ def main() -> None:
     parser.add_argument("--bench-seeds", type=int, default=10)
     parser.add_argument("--proxy", type=Path, default=PROXY)
     parser.add_argument("--demo", action="store_true", help="README's set-up search instead")
+    parser.add_argument("extra", nargs="*", help="--demo: more nas-sr search arguments (after --)")
     args = parser.parse_args()
     if not (SHARED / "esr" / "tests.pkl").is_file():
         raise SystemExit(f"end_to_end: the edge-SR table is not at {SHARED}/esr (set NAS_SR_SHARED)")

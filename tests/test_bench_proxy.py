@@ -193,3 +193,47 @@ def test_the_front_with_its_uncertainty_keeps_near_ties(tmp_path, cli):
     status, out, _ = cli("pareto", "--study", "ties", "--storage", f"sqlite:///{tmp_path}/new.db", "--format", "json",
                          "--tolerance", "0")
     assert [row["number"] for row in json.loads(out)] == [1, 3]
+
+
+def test_cost_aware_aims_at_the_front_with_its_uncertainty(tiny):
+    """A candidate predicted a little under the front gains nothing from a strict front; with the
+    front's tolerance it is worth training (its EHVI counts the near-tie)."""
+    import numpy as np
+
+    from nas_sr.search.cost_aware import expected_hvi
+    from nas_sr.search.strategy import make_strategy
+
+    instance = tiny[0]
+    strategy = make_strategy("cost-aware", instance.space, instance.objectives, cost_fn=instance.cost_attrs,
+                             front_tolerance=0.1)
+    assert strategy.front_tolerance == 0.1
+    front = np.array([[0.5, 0.5]])  # unit scales: PSNR, cost
+    others = np.array([[0.5]])  # the candidate's cost: the front point's
+    mean, std = np.array([0.49]), np.array([1e-6])  # predicted just under the front point's PSNR
+    strict = expected_hvi(front, others, mean, std, np.full(2, -0.1))
+    lowered = front.copy()
+    lowered[:, 0] -= 0.05  # as _best lowers it for a tolerance of 5 % of the PSNR span
+    tolerant = expected_hvi(lowered, others, mean, std, np.full(2, -0.1))
+    assert strict[0] == pytest.approx(0.0, abs=1e-9) and tolerant[0] == pytest.approx(0.04 * 0.6)
+
+
+def test_the_committed_proxy_table_covers_the_x2_space(shared):
+    """benchmarks/data/esr_x2_proxy.csv: every x2 configuration at 1000 and 4000 steps, over 60 with
+    three seeds, and proxy mode runs on it (read, never regenerated)."""
+    from pathlib import Path
+
+    from nas_sr.bench.proxy import budgets
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "esr_x2_proxy.csv"
+    instance = load_instance(shared / "esr" / "tests.pkl", "B", 2, trust_pickle=True)
+    assert budgets(path) == [1000, 4000]
+    for steps in (1000, 4000):
+        proxy = load_proxy(path, steps)
+        assert set(instance.rows) <= set(proxy.values)
+        assert sum(proxy.seeds(k) >= 3 for k in instance.rows) >= 60
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {"model_id", "config", "steps", "seed", "psnr", "psnr_Set5", "psnr_Set14", "seconds", "batch_size",
+            "patch_size", "nas_sr_version", "torch_version", "commit"} <= set(rows[0])
+    result = bench(instance, "random", 20, 2, load_proxy(path), 0.05)
+    assert result["mode"] == "proxy" and 0.5 < result["hv_ratio"]["median"] < 1.0

@@ -87,7 +87,7 @@ class SearchOptions:
     auto_resume: bool = False
     seed: int = 0
     #: The reported front keeps trials whose PSNR is within this many dB of beating every trial that
-    #: dominates them (the front with its uncertainty; ``nas-sr search`` gives 0.05, twice the brief
+    #: dominates them (the front with its uncertainty; ``nas-sr search`` gives 0.05, about the brief
     #: training's seed-to-seed spread); recorded on the study, aimed at by the cost-aware strategy.
     front_tolerance: float = 0.0
     #: Worker settings: trainer settings (max_steps, max_seconds, batch_size, patch_size, lr,
