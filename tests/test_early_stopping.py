@@ -149,7 +149,7 @@ def test_search_with_mo_asha(tmp_path, cli, bundled_crops):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--early-stopping", "mo-asha"], "needs a steps budget (--budget-steps)"),
+    (["--early-stopping", "mo-asha", "--budget-seconds", "10"], "needs a steps budget (--budget-steps)"),
     (["--early-stopping", "mo-asha", "--budget-steps", "10", "--min-steps", "10"], "leaves no rung below"),
     (["--early-stopping", "mo-asha", "--budget-steps", "90", "--reduction-factor", "1"], "reduction_factor"),
 ])
