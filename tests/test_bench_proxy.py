@@ -237,3 +237,21 @@ def test_the_committed_proxy_table_covers_the_x2_space(shared):
             "patch_size", "nas_sr_version", "torch_version", "commit"} <= set(rows[0])
     result = bench(instance, "random", 20, 2, load_proxy(path), 0.05)
     assert result["mode"] == "proxy" and 0.5 < result["hv_ratio"]["median"] < 1.0
+
+
+def test_the_page_and_pandas_show_the_front_the_search_reported(tmp_path):
+    from nas_sr.browse.query import open_study
+    from nas_sr.browse.report import front_figure
+
+    _tie_study(f"sqlite:///{tmp_path}/old.db")
+    _tie_study(f"sqlite:///{tmp_path}/new.db", tolerance=0.05)
+    old, new = (open_study("ties", f"sqlite:///{tmp_path}/{n}.db") for n in ("old", "new"))
+    assert (old.front_tolerance, new.front_tolerance) == (0.0, 0.05)
+    assert list(old.pareto().index) == [1, 3] and list(new.pareto().index) == [0, 1, 3]
+
+    def highlighted(view):  # trial numbers the front trace of the page draws
+        figure = front_figure(view, "params", "psnr@val")
+        return sorted(int(n) for trace in figure.data if trace.name and trace.name.startswith("Pareto front")
+                      for n in trace.customdata)
+
+    assert highlighted(old) == [1, 3] and highlighted(new) == [0, 1, 3]

@@ -161,7 +161,7 @@ class Dashboard:
         state = data["state"].astype("string")
         complete = data[(state == "COMPLETE").fillna(False).to_numpy(bool)]
         drawn = complete[complete[[a.key for a in axes]].notna().all(axis=1).to_numpy(bool)]
-        on = front_mask(drawn, axes)
+        on = front_mask(drawn, axes, self.view.front_tolerance)
         if z:
             figure = self._figure_3d(drawn, axes, on)
         else:

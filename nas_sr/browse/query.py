@@ -78,6 +78,12 @@ class StudyView:
         return bool(self.study.user_attrs.get("reference"))
 
     @property
+    def front_tolerance(self) -> float:
+        """The dB of PSNR within which ``nas-sr search`` reports near-ties on the front (0: strict; a
+        study from before the setting, or made otherwise)."""
+        return float(self.study.user_attrs.get("front_tolerance", 0.0))
+
+    @property
     def objectives(self) -> list[Objective]:
         """The study's own objectives (from its metric names)."""
         return objectives_of_study(self.study.metric_names, self.study.directions)
@@ -143,10 +149,11 @@ class StudyView:
     def pareto(self, objectives: "Sequence[str | Objective] | str | None" = None,
                frame: "pd.DataFrame | None" = None) -> "pd.DataFrame":
         """The non-dominated feasible COMPLETE trials for the study's objectives or those given
-        (rows of :meth:`trials`, or of ``frame`` when given), by number."""
+        (rows of :meth:`trials`, or of ``frame`` when given), by number: the front the search
+        reported, near-ties within :attr:`front_tolerance` included."""
         objs = self._objectives(objectives)
         data = self.trials("COMPLETE") if frame is None else frame
-        return data.loc[front_mask(data, objs)]
+        return data.loc[front_mask(data, objs, self.front_tolerance)]
 
     def hypervolume(self, objectives: "Sequence[str | Objective] | str | None" = None,
                     reference: "Mapping[str, float] | Sequence[float] | None" = None,
@@ -270,9 +277,10 @@ def _typed(column: "pd.Series") -> "pd.Series":
     return column
 
 
-def front_mask(frame: "pd.DataFrame", objectives: Sequence[Objective]) -> "Any":
+def front_mask(frame: "pd.DataFrame", objectives: Sequence[Objective], tolerance: float = 0.0) -> "Any":
     """Boolean array: rows of ``frame`` that are COMPLETE, feasible, have every objective, and that no
-    such row dominates."""
+    such row dominates (by more than ``tolerance`` dB on PSNR objectives: the front with its
+    uncertainty, as :func:`nas_sr.search.report.pareto_front` reports it)."""
     import numpy as np
 
     loss = _loss(frame, objectives, drop=False)
@@ -281,7 +289,8 @@ def front_mask(frame: "pd.DataFrame", objectives: Sequence[Objective]) -> "Any":
         ok &= (frame["state"].astype("string") == "COMPLETE").fillna(False).to_numpy(bool)
     mask = np.zeros(len(frame), dtype=bool)
     idx = np.flatnonzero(ok)
-    on = non_dominated(loss[idx], ["minimize"] * len(objectives))
+    margins = [tolerance if o.key.startswith("psnr") else 0.0 for o in objectives]
+    on = non_dominated(loss[idx], ["minimize"] * len(objectives), margins)
     mask[idx[on]] = True
     return mask
 

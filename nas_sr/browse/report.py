@@ -90,7 +90,7 @@ def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Object
         data = data.iloc[:0]
     more = [o for o in front_on if o.key not in (x.key, y.key)]
     joined = not more
-    on = front_mask(data, list(front_on) or [x, y])
+    on = front_mask(data, list(front_on) or [x, y], view.front_tolerance)
     feasible = data["feasible"].fillna(False).to_numpy(bool)
     traces = []
     families = data["family"].astype("string").fillna("?") if "family" in data else None
@@ -237,8 +237,8 @@ def build_report(view: StudyView, x: "str | None" = None, y: "str | None" = None
                              f"(numeric columns: {', '.join(numeric)})")
     ref_frame = reference.trials("COMPLETE") if reference is not None else _published(view, complete, [xo, yo])
     front = front_figure(view, xo, yo, complete, ref_frame)
-    front_numbers = [int(n) for n in complete.index[front_mask(complete, [xo, yo])]]
-    study_front = [int(n) for n in complete.index[front_mask(complete, objectives)]]
+    front_numbers = [int(n) for n in complete.index[front_mask(complete, [xo, yo], view.front_tolerance)]]
+    study_front = [int(n) for n in complete.index[front_mask(complete, objectives, view.front_tolerance)]]
     history = view.hypervolume_history(objectives, frame=complete)
     table = top_trials(complete, objectives, study_front, top)
     counts = frame["state"].astype("string").value_counts().to_dict()
