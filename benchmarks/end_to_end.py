@@ -69,11 +69,10 @@ def kendall(xs: list[float], ys: list[float]) -> float:
 
 
 def full(args: argparse.Namespace, table: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
     from nas_sr.bench.esr import load_instance
     from nas_sr.bench.proxy import load_proxy
     from nas_sr.bench.runner import bench, run_strategy
+    from nas_sr.search.report import pareto_front
 
     instance = load_instance(table, "B", 2)
     proxy = load_proxy(args.proxy)
@@ -91,10 +90,8 @@ def full(args: argparse.Namespace, table: dict[str, Any]) -> dict[str, Any]:
         study, trials = trained(storage, "e2e")
         keys = [t.user_attrs["config"] for t in trials]
         seen = [[t.values[0], -t.values[1]] for t in trials]
-        curve = instance.reported_curve(keys, seen, float(study.user_attrs.get("front_tolerance", 0.0)))
-        from nas_sr.search.report import pareto_front
-
         tolerance = float(study.user_attrs.get("front_tolerance", 0.0))
+        curve = instance.reported_curve(keys, seen, tolerance)
         front = {t.user_attrs["config"] for t in pareto_front(study)}  # as the search reported it
         true_ratio = instance.hv_ratio(sorted(front))
         psnr = [t.user_attrs["psnr_mean"] for t in trials]
@@ -114,8 +111,7 @@ def full(args: argparse.Namespace, table: dict[str, Any]) -> dict[str, Any]:
             "kendall_tau_vs_table": round(tau, 4),
             "psnr_vs_proxy_table_db": {"median": round(statistics.median(gaps), 4) if gaps else None,
                                        "max": round(max(gaps), 4) if gaps else None},
-            "proxy_steps": proxy.steps, "hv_ratio_all_evaluated": round(float(np.float64(
-                instance.hv_ratio(keys))), 4)}
+            "proxy_steps": proxy.steps, "hv_ratio_all_evaluated": round(instance.hv_ratio(keys), 4)}
 
 
 def released_score(model_id: str) -> float:

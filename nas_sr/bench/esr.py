@@ -169,7 +169,7 @@ class EsrInstance:
         >>> EsrInstance.reported_curve(inst, ["a", "b", None], [[1.0, 1.0], [2.0, 2.0], None])
         [0.5, 0.9, 0.9]
         """
-        import numpy as np
+        from nas_sr.search.report import non_dominated
 
         curve: list[float] = []
         done: list[str] = []
@@ -179,12 +179,9 @@ class EsrInstance:
             if key is not None and values is not None:
                 done.append(key)
                 points.append(values)
-                p = np.asarray(points, dtype=float)
-                raised = p.copy()
-                raised[:, 0] += tolerance
-                dominated = ((p[None, :, :] >= raised[:, None, :]).all(axis=2)
-                             & (p[None, :, :] > raised[:, None, :]).any(axis=2)).any(axis=1)
-                reported = tuple(sorted({k for k, d in zip(done, dominated) if not d}))
+                margins = [tolerance] + [0.0] * (len(values) - 1)
+                reported = tuple(sorted({done[i] for i in non_dominated(points, ["maximize"] * len(values),
+                                                                         margins)}))
                 if reported != front_keys:
                     front_keys, value = reported, self.hv_ratio(list(reported))
             curve.append(value)
@@ -194,9 +191,9 @@ class EsrInstance:
 def load_instance(table: "str | Path | Mapping[str, Mapping[str, Any]]", problem: str, scale: int,
                   space_file: "str | Path | None" = None, trust_pickle: bool = False) -> EsrInstance:
     """Problem ``problem`` (A, B or C) at ``scale`` over the space of ``space_file`` restricted to
-    that scale (default: ``edge_sr.yaml``), answered by ``table``: the edge-SR ``tests.pkl`` (read only with ``trust_pickle``:
-    :func:`nas_sr.browse.reference.load_table`) or its loaded dict. ValueError naming the table and
-    the missing model when the two do not match."""
+    that scale (default: ``edge_sr.yaml``), answered by ``table``: the edge-SR ``tests.pkl`` (read
+    only with ``trust_pickle``: :func:`nas_sr.browse.reference.load_table`) or its loaded dict.
+    ValueError naming the table and the missing model when the two do not match."""
     import dataclasses
 
     import numpy as np

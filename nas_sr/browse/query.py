@@ -35,7 +35,7 @@ import math
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Sequence
 
 from nas_sr.search.objectives import COSTS, QUALITY, Objective, objectives_of_study, parse_objective
-from nas_sr.search.report import non_dominated
+from nas_sr.search.report import margins, non_dominated
 
 if TYPE_CHECKING:
     import optuna
@@ -289,8 +289,7 @@ def front_mask(frame: "pd.DataFrame", objectives: Sequence[Objective], tolerance
         ok &= (frame["state"].astype("string") == "COMPLETE").fillna(False).to_numpy(bool)
     mask = np.zeros(len(frame), dtype=bool)
     idx = np.flatnonzero(ok)
-    margins = [tolerance if o.key.startswith("psnr") else 0.0 for o in objectives]
-    on = non_dominated(loss[idx], ["minimize"] * len(objectives), margins)
+    on = non_dominated(loss[idx], ["minimize"] * len(objectives), margins(objectives, tolerance))
     mask[idx[on]] = True
     return mask
 

@@ -55,6 +55,15 @@ def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str],
     return [int(i) for i in np.flatnonzero(~beaten)]
 
 
+def margins(objectives: Sequence[Objective], tolerance: float) -> list[float]:
+    """The front's margin per objective: ``tolerance`` dB on PSNR objectives, none on the others.
+
+    >>> margins([Objective("psnr@val", "psnr_val", "maximize"), Objective("params", "params", "minimize")], 0.05)
+    [0.05, 0.0]
+    """
+    return [tolerance if o.key.startswith("psnr") else 0.0 for o in objectives]
+
+
 def feasible(trial: "FrozenTrial") -> bool:
     return all(v <= 0 for v in trial.constraints.values())
 
@@ -83,8 +92,7 @@ def pareto_front(study: "optuna.Study", objectives: Sequence[Objective] | None =
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if feasible(t)]
     trials = [t for t in trials if all(o.key in t.user_attrs for o in objectives)]
     points = [[o.value(t.user_attrs) for o in objectives] for t in trials]
-    margins = [tolerance if o.key.startswith("psnr") else 0.0 for o in objectives]
-    return [trials[i] for i in non_dominated(points, [o.direction for o in objectives], margins)]
+    return [trials[i] for i in non_dominated(points, [o.direction for o in objectives], margins(objectives, tolerance))]
 
 
 def trial_row(trial: "FrozenTrial", objectives: Sequence[Objective]) -> dict[str, Any]:
