@@ -162,7 +162,7 @@ def demo(args: argparse.Namespace, table: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    from nas_sr.browse.reference import load_table
+    from nas_sr.data.esr_table import load_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=100)

@@ -29,7 +29,7 @@ ISSUE_TPE_98 = {("A", 2): 178, ("A", 3): 112, ("A", 4): 88, ("B", 2): 118, ("B",
 def main() -> None:
     from nas_sr.bench.esr import load_instance
     from nas_sr.bench.runner import bench
-    from nas_sr.browse.reference import load_table
+    from nas_sr.data.esr_table import load_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "esr" / "tests.pkl")

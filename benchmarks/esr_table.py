@@ -20,7 +20,7 @@ from scipy.stats import spearmanr
 from tqdm import tqdm
 
 from nas_sr import build_model, config_from_esr_id
-from nas_sr.data.images import list_images, read_image
+from nas_sr.protocol.images import list_images, read_image
 from nas_sr.models.weights import load_weights, read_state_dict
 from nas_sr.protocol import luma, make_lr, mod_crop, psnr, to_uint8
 

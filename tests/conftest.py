@@ -17,6 +17,17 @@ import pytest
 SHARED = Path(os.environ.get("NAS_SR_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
 
+#: Fixtures that start a Ray cluster, a PostgreSQL server or Chromium: a test that uses one (directly or
+#: through another fixture) is marked ``slow``, so ``pytest -m "not slow"`` leaves it out.
+SLOW_FIXTURES = frozenset({"ray_cluster", "cluster", "postgres", "postgres_with_password", "browser"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """The shared data folder; tests that use it skip, saying why, when it is absent."""
@@ -104,7 +115,7 @@ class StudyFactory:
         from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
         from nas_sr.models import build_model, config_key
-        from nas_sr.search.study import artifact_dir
+        from nas_sr.study.storage import artifact_dir
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         url = f"sqlite:///{tmp_path}/study.db"

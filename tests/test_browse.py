@@ -12,7 +12,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from nas_sr.browse.bulk import bulk_add_trials
+from nas_sr.study.bulk import bulk_add_trials
 from nas_sr.browse.demo import make_demo_study
 from nas_sr.browse.query import StudyView, open_study, trials_frame
 from nas_sr.search.report import dominates
@@ -195,8 +195,8 @@ def figure_data(text: str) -> list[dict]:
 
 
 def test_search_front_page_titled_coloured_by_family_front_on_all_objectives(demo, tmp_path):
-    from nas_sr.browse.report import family_colors
-    from nas_sr.search.report import pareto_front, write_front_html
+    from nas_sr.browse.report import family_colors, write_front_html
+    from nas_sr.search.report import pareto_front
 
     url, _ = demo
     view = open_study("demo", url)

@@ -232,9 +232,9 @@ def test_database_restart_is_survived_then_outage_stops_and_resume_continues(clu
     cleanly (StorageUnavailable, no trial told wrongly), and --resume finishes it."""
     from optuna.trial import TrialState
 
-    import nas_sr.search.study as study_module
+    import nas_sr.study.storage as study_module
     from nas_sr.search.driver import run_search
-    from nas_sr.search.study import StorageUnavailable
+    from nas_sr.study.storage import StorageUnavailable
 
     monkeypatch.setattr(study_module, "STORAGE_FIRST_DELAY", 0.3)  # 0.3+0.6+1.2+2.4 s of retries
     storage = postgres.new_database()
@@ -344,7 +344,7 @@ def test_worker_killed_retried_then_left_fail(cluster, tmp_path):
 
 def test_second_search_on_one_sqlite_file_is_refused(cluster, tmp_path):
     from nas_sr.search.driver import run_search
-    from nas_sr.search.study import writer_lock
+    from nas_sr.study.storage import writer_lock
 
     url = f"sqlite:///{tmp_path}/db.sqlite"
     held = writer_lock(url)  # as a running search holds it

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nas_sr import build_model, config_from_esr_id
-from nas_sr.data.images import list_images, read_image
+from nas_sr.protocol.images import list_images, read_image
 from nas_sr.models.upscaler import torch_upscaler
 from nas_sr.models.weights import WeightsError, load_weights, read_state_dict
 from nas_sr.protocol import evaluate, imresize

@@ -100,7 +100,7 @@ def test_pth_is_read_by_read_state_dict(tmp_path):
 
 def test_cli_exports_the_trials_trained_weights(tmp_path, cli, make_study):
     from nas_sr.export import load_pth, trial_state_dict
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     url = make_study(tmp_path)
     out = tmp_path / "t1.pth"
@@ -127,7 +127,7 @@ def test_cli_tolerance_failure_exits_1(tmp_path, cli, make_study):
 def test_cli_errors_are_one_line(tmp_path, cli, monkeypatch, make_study):
     import optuna
 
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     url = make_study(tmp_path)
     study = load_existing_study("s", url)

@@ -143,3 +143,20 @@ def test_old_study_holds_what_it_should(snapshot):
     assert "latency_ms@test-cpu" in snapshot["trials_columns"]
     assert snapshot["api_trial_3"]["weights"] is True and snapshot["api_trial_3"]["crops"]["crops"]
     assert snapshot["page_status"] == 200 and snapshot["trial_page_status"] == 200
+
+
+def test_old_trials_read_back_as_records(old_study):
+    """Each old trial reads as a TrialRecord holding every attribute it has, in its place."""
+    from nas_sr.study import load_existing_study, read_record
+
+    study = load_existing_study("old", old_study)
+    for trial in study.trials:
+        record = read_record(trial)
+        assert record.attrs() == trial.user_attrs  # nothing lost, nothing renamed
+        assert record.config_dict()["family"] == record.family == trial.user_attrs["family"]
+        assert set(record.metrics) == {"psnr_val", "ssim_val"}
+        assert {"params", "flops", "latency_ms", "device", "resolution"} <= set(record.costs)
+        assert {"steps", "seconds", "final_loss", "curve"} <= set(record.training)
+        assert {"seed", "sampler", "nas_sr_version", "weights_artifact", "hostname"} <= set(record.provenance)
+    profiled = [read_record(t) for t in study.trials if "latency_ms@test-cpu" in t.user_attrs]
+    assert len(profiled) == 2 and all("latency_device@test-cpu" in r.costs for r in profiled)

@@ -128,7 +128,7 @@ def test_profile_errors(tmp_path, cli, make_study):
 def test_export_profile_merge_round_trip(tmp_path, cli, make_study):
     from nas_sr.browse.query import open_study
     from nas_sr.export import find_trial, trial_state_dict
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     url = make_study(tmp_path / "")
     pi = tmp_path / "pi" / "pi.db"
@@ -162,7 +162,7 @@ def test_export_profile_merge_round_trip(tmp_path, cli, make_study):
 
 def test_merge_refuses_a_config_mismatch(tmp_path, cli, make_study):
     from nas_sr.profile import set_finished_user_attrs
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     url = make_study(tmp_path, make_study.configs[:2])
     pi = tmp_path / "pi.db"
@@ -178,7 +178,7 @@ def test_finished_trial_attrs_and_journal_refused(tmp_path, make_study):
     import optuna
 
     from nas_sr.profile import set_finished_user_attrs
-    from nas_sr.search.study import load_existing_study, open_storage
+    from nas_sr.study.storage import load_existing_study, open_storage
 
     url = make_study(tmp_path, make_study.configs[:1])
     study = load_existing_study("s", url)
@@ -196,7 +196,7 @@ def test_finished_trial_attrs_and_journal_refused(tmp_path, make_study):
 def test_within_noise_flags_neighbours_closer_than_their_spread(tmp_path, make_study):
     from nas_sr.browse.query import open_study
     from nas_sr.profile import set_finished_user_attrs, within_noise
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     url = make_study(tmp_path)
     study = load_existing_study("s", url)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_retrain_records_a_linked_trial_with_its_own_weights(tmp_path, make_study, bundled_crops):
     from nas_sr.export import trial_model, trial_state_dict
     from nas_sr.export.retrain import retrain_trial
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     url = make_study(tmp_path)
     new = retrain_trial("s", url, 1, 30, None, bundled_crops("train", 96), {"val": bundled_crops("val", 64)})

@@ -281,7 +281,7 @@ def test_ctrl_c_fails_running_trials(data, tmp_path):
 def test_writer_lock_refuses_a_second_writer_and_removes_its_file(tmp_path, monkeypatch):
     import fcntl
 
-    from nas_sr.search.study import writer_lock
+    from nas_sr.study.storage import writer_lock
 
     url, path = f"sqlite:///{tmp_path}/db.sqlite", tmp_path / "db.sqlite.lock"
     held = writer_lock(url)

@@ -41,7 +41,7 @@ def build_study(folder: Path) -> tuple[str, int]:
 
     from nas_sr.cost import model_cost
     from nas_sr.data import load_bundled
-    from nas_sr.search.study import artifact_dir
+    from nas_sr.study.storage import artifact_dir
     from nas_sr.train import TrainSettings, train
 
     url = f"sqlite:///{folder / 'nas.db'}"

@@ -41,7 +41,7 @@ def server(tmp_path_factory, one_torch_thread):
     from nas_sr.browse.serve import make_server
     from nas_sr.cost import model_cost
     from nas_sr.data import load_bundled
-    from nas_sr.search.study import artifact_dir
+    from nas_sr.study.storage import artifact_dir
     from nas_sr.train import TrainSettings, train
 
     folder = tmp_path_factory.mktemp("serve_browser")

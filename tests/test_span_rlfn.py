@@ -360,7 +360,7 @@ def test_six_trial_search_with_span_and_rlfn_records_and_exports_the_deploy_form
         nodes = [node for node in onnx.load(str(onnx_result.path)).graph.node if node.op_type == "Conv"]
         assert onnx_result.ok and len(nodes) == len(convs)
     x = torch.rand(1, 3, 13, 17)
-    from nas_sr.export.trial import trial_state_dict
+    from nas_sr.study.trial import trial_state_dict
 
     trained.load_state_dict(trial_state_dict(span, storage))
     with torch.no_grad():

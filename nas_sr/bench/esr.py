@@ -82,16 +82,14 @@ def hypervolume(points: "np.ndarray") -> float:
     0.6
     """
     import numpy as np
-    from optuna._hypervolume import compute_hypervolume
+
+    from nas_sr.study.front import hypervolume as loss_hypervolume
 
     points = np.asarray(points, dtype=float)
     if points.size == 0:
         return 0.0
     reference = np.array([PSNR_REFERENCE] + [COST_REFERENCE] * (points.shape[1] - 1))
-    inside = points[(points > reference).all(axis=1)]
-    if not len(inside):
-        return 0.0
-    return float(compute_hypervolume(-inside, -reference))
+    return loss_hypervolume(-points, -reference)
 
 
 @dataclass(frozen=True)
@@ -138,7 +136,8 @@ class EsrInstance:
     def hv_curve(self, keys: Sequence[str]) -> list[float]:
         """The HV ratio after each evaluation of ``keys`` (repeats included: they spend an evaluation)."""
         import numpy as np
-        from optuna.study._multi_objective import _is_pareto_front
+
+        from nas_sr.study.front import pareto_mask
 
         curve: list[float] = []
         front = np.empty((0, len(self.columns)))
@@ -147,7 +146,7 @@ class EsrInstance:
             point = np.asarray(self.units[key])
             if not ((front >= point).all(axis=1)).any():  # not dominated (nor equal): the HV grows
                 front = np.vstack([front, point])
-                front = front[_is_pareto_front(-front, assume_unique_lexsorted=False)]
+                front = front[pareto_mask(-front)]
                 value = hypervolume(front) / self.exhaustive_hv
             curve.append(value)
         return curve
@@ -169,7 +168,7 @@ class EsrInstance:
         >>> EsrInstance.reported_curve(inst, ["a", "b", None], [[1.0, 1.0], [2.0, 2.0], None])
         [0.5, 0.9, 0.9]
         """
-        from nas_sr.search.report import non_dominated
+        from nas_sr.study.front import non_dominated
 
         curve: list[float] = []
         done: list[str] = []
@@ -192,13 +191,13 @@ def load_instance(table: "str | Path | Mapping[str, Mapping[str, Any]]", problem
                   space_file: "str | Path | None" = None, trust_pickle: bool = False) -> EsrInstance:
     """Problem ``problem`` (A, B or C) at ``scale`` over the space of ``space_file`` restricted to
     that scale (default: ``edge_sr.yaml``), answered by ``table``: the edge-SR ``tests.pkl`` (read
-    only with ``trust_pickle``: :func:`nas_sr.browse.reference.load_table`) or its loaded dict.
+    only with ``trust_pickle``: :func:`nas_sr.data.esr_table.load_table`) or its loaded dict.
     ValueError naming the table and the missing model when the two do not match."""
     import dataclasses
 
     import numpy as np
 
-    from nas_sr.browse.reference import load_table
+    from nas_sr.data.esr_table import load_table
     from nas_sr.models.esr_ids import esr_id_from_config
     from nas_sr.models.registry import config_key
     from nas_sr.search.objectives import Objective

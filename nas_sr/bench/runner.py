@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
+from nas_sr.study.record import write_attrs
+
 if TYPE_CHECKING:
     import optuna
 
@@ -71,8 +73,7 @@ def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int,
             psnr = proxy.value(step.key, repeats.get(step.key, 0))
             repeats[step.key] = repeats.get(step.key, 0) + 1
             attrs["psnr"] = psnr if psnr is not None else math.nan  # what the search sees; table_psnr: the truth
-        for name, value in {"config": step.key, "family": step.config["family"], **attrs}.items():
-            step.trial.set_user_attr(name, value)
+        write_attrs(step.trial, {"config": step.key, "family": step.config["family"], **attrs})
         if math.isnan(attrs["psnr"]):  # a failed training: FAIL, and the configuration may be proposed again
             study.tell(step.trial, state=TrialState.FAIL)
             continue

@@ -298,9 +298,9 @@ class Dashboard:
 
     def trial_attrs(self, number: int) -> dict[str, Any]:
         """Every user attribute of trial ``number`` (curve and weights included), straight from storage."""
-        storage, study_id = self.view.study._storage, self.view.study._study_id
-        trial = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
-        return {**trial.user_attrs, "state": trial.state.name}
+        from nas_sr.study.table import trial_attrs
+
+        return trial_attrs(self.view.study, number)
 
     def trial(self, number: int, photo: str) -> dict[str, Any]:
         """Trial ``number`` as plain data: config, costs, metrics, curve, crops on ``photo``."""

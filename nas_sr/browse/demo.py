@@ -56,7 +56,8 @@ def make_demo_study(storage: "str | optuna.storages.BaseStorage", name: str = "d
     import optuna
     from optuna.trial import TrialState
 
-    from nas_sr.browse.bulk import bulk_add_trials
+    from nas_sr.study.bulk import bulk_add_trials
+    from nas_sr.study.record import write_attrs
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = random.Random(seed)
@@ -65,8 +66,7 @@ def make_demo_study(storage: "str | optuna.storages.BaseStorage", name: str = "d
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(OBJECTIVES)
     constraint = f"latency_ms<={latency_limit:g}"
-    study.set_user_attr("constraints", [constraint])
-    study.set_user_attr("space", "demo")
+    write_attrs(study, {"constraints": [constraint], "space": "demo"})
     out = []
     for number in range(trials):
         attrs = demo_trial_attrs(rng)

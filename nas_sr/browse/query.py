@@ -30,31 +30,22 @@ np.float64(31.0)
 
 from __future__ import annotations
 
-import json
-import math
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from nas_sr.search.objectives import COSTS, QUALITY, Objective, objectives_of_study, parse_objective
-from nas_sr.search.report import margins, non_dominated
+from nas_sr.study.front import default_reference, hypervolume, margins, non_dominated
+from nas_sr.study.table import read_trial_rows, state_counts, trials_frame
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
-
-#: User attributes left out of :meth:`StudyView.trials` (bulky or internal).
-SKIPPED_ATTRS = ("curve", "weights_artifact")
-#: First columns, in this order; then the other attributes and the ``cfg_`` ones, sorted.
-LEADING = ("state", "feasible", "family", "scale")
-#: Columns typed ``category``.
-CATEGORIES = ("family", "state")
-
 
 def open_study(name: str, storage: "str | optuna.storages.BaseStorage") -> "StudyView":
     """The study ``name`` in ``storage`` (a URL such as ``sqlite:///studies/nas.db``, or an Optuna
     storage), read-only; ValueError naming the existing studies when there is none by that name."""
     import optuna
 
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     if isinstance(storage, str):
         return StudyView(load_existing_study(name, storage))
@@ -121,30 +112,12 @@ class StudyView:
             if bad:
                 raise ValueError(f"unknown trial state {bad[0]!r} (expected {', '.join(TrialState.__members__)})")
             wanted = tuple(TrialState[s.upper()] for s in names)
-        records = _read_records(self.study, wanted)
-        if records is None:  # not an RDB storage: through Optuna's FrozenTrials
-            records = [_Record(t.number, t.state.name, t.user_attrs, t.constraints)
-                       for t in self.study.get_trials(deepcopy=False, states=wanted)]
-        return trials_frame(records)
+        return trials_frame(read_trial_rows(self.study, wanted))
 
     def state_counts(self) -> dict[str, int]:
         """How many trials are in each state (``{"COMPLETE": 55, "FAIL": 4}``): one SQL count on an RDB
         storage, where ``get_n_trials`` would read every trial."""
-        import sqlalchemy as sa
-        from optuna.storages import RDBStorage
-        from optuna.storages._rdb import models
-
-        storage = getattr(self.study._storage, "_backend", self.study._storage)
-        if not isinstance(storage, RDBStorage):
-            counts: dict[str, int] = {}
-            for t in self.study.get_trials(deepcopy=False):
-                counts[t.state.name] = counts.get(t.state.name, 0) + 1
-            return dict(sorted(counts.items()))
-        trials = models.TrialModel.__table__
-        with storage.engine.connect() as conn:
-            rows = conn.execute(sa.select(trials.c.state, sa.func.count()).where(
-                trials.c.study_id == self.study._study_id).group_by(trials.c.state)).all()
-        return dict(sorted((state.name, int(n)) for state, n in rows))
+        return state_counts(self.study)
 
     def pareto(self, objectives: "Sequence[str | Objective] | str | None" = None,
                frame: "pd.DataFrame | None" = None) -> "pd.DataFrame":
@@ -164,7 +137,7 @@ class StudyView:
         data = self.trials("COMPLETE") if frame is None else frame
         loss = _loss(data, objs)
         ref = _reference_loss(objs, reference, loss)
-        return _hypervolume(loss, ref)
+        return hypervolume(loss, ref)
 
     def hypervolume_history(self, objectives: "Sequence[str | Objective] | str | None" = None,
                             reference: "Mapping[str, float] | Sequence[float] | None" = None,
@@ -186,95 +159,9 @@ class StudyView:
             if ok[i] and (point < ref).all() and not (front <= point).all(axis=1).any():
                 keep = ~((point <= front).all(axis=1))
                 front = np.vstack([front[keep], point])
-                value = _hypervolume(front, ref)
+                value = hypervolume(front, ref)
             out.append(value)
         return pd.Series(out, index=data.index, name="hypervolume", dtype="float64")
-
-
-class _Record(NamedTuple):
-    number: int
-    state: str
-    user_attrs: Mapping[str, Any]
-    constraints: Mapping[str, float]
-
-
-def _read_records(study: "optuna.Study", states: "tuple[Any, ...] | None") -> "list[_Record] | None":
-    """The study's trials straight from an RDB storage's tables (number, state, user attributes,
-    constraints): what ``get_trials`` gives of them, without building FrozenTrials (10x faster);
-    None for other storages."""
-    import sqlalchemy as sa
-    from optuna.storages import RDBStorage
-    from optuna.storages._rdb import models
-
-    storage = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(storage, RDBStorage):
-        return None
-    trials = models.TrialModel.__table__
-    users = models.TrialUserAttributeModel.__table__
-    systems = models.TrialSystemAttributeModel.__table__
-    where = [trials.c.study_id == study._study_id]
-    if states is not None:
-        where.append(trials.c.state.in_(list(states)))
-    with storage.engine.connect() as conn:
-        rows = conn.execute(sa.select(trials.c.trial_id, trials.c.number, trials.c.state).where(*where)
-                            .order_by(trials.c.number)).all()
-        attrs: dict[int, dict[str, Any]] = {r.trial_id: {} for r in rows}
-        limits: dict[int, dict[str, float]] = {r.trial_id: {} for r in rows}
-        for table, into, extra in ((users, attrs, users.c.key.notin_(SKIPPED_ATTRS)),
-                                   (systems, limits, systems.c.key.like("constraints:%"))):
-            query = (sa.select(table.c.trial_id, table.c.key, table.c.value_json)
-                     .join(trials, trials.c.trial_id == table.c.trial_id).where(*where)
-                     .order_by(table.c[table.primary_key.columns.keys()[0]]))
-            query = query.where(extra)
-            for trial_id, key, value in conn.execute(query):
-                into[trial_id][key.removeprefix("constraints:") if table is systems else key] = json.loads(value)
-    return [_Record(r.number, r.state.name, attrs[r.trial_id], limits[r.trial_id]) for r in rows]
-
-
-def trials_frame(trials: "Sequence[Any]") -> "pd.DataFrame":
-    """Typed DataFrame of trials (FrozenTrials, or anything with ``number``, ``state``,
-    ``user_attrs`` and ``constraints``; see the module's description)."""
-    import pandas as pd
-
-    rows = []
-    for t in trials:
-        attrs = t.user_attrs
-        state = t.state if isinstance(t.state, str) else t.state.name
-        row: dict[str, Any] = {"number": t.number, "state": state,
-                               "feasible": all(v <= 0 for v in t.constraints.values())}
-        for key, value in attrs.items():
-            if key in SKIPPED_ATTRS or isinstance(value, (dict, list)):
-                continue
-            row[key] = value
-        text = attrs.get("config")
-        if isinstance(text, str) and text.startswith("{"):
-            for key, value in json.loads(text).items():
-                if key not in ("family", "scale"):
-                    row[f"cfg_{key}"] = json.dumps(value) if isinstance(value, (dict, list)) else value
-        rows.append(row)
-    keys = {k for row in rows for k in row} - {"number"}
-    lead = [k for k in LEADING if k in keys or k in ("state", "feasible")]
-    columns = lead + sorted(k for k in keys - set(lead) if not k.startswith("cfg_"))
-    columns += sorted(k for k in keys if k.startswith("cfg_"))
-    index = pd.Index([row["number"] for row in rows], dtype="int64", name="number")
-    return pd.DataFrame({c: _typed(pd.Series([row.get(c) for row in rows], index=index, dtype=object, name=c))
-                         for c in columns}, index=index)
-
-
-def _typed(column: "pd.Series") -> "pd.Series":
-    values = [v for v in column if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    name = column.name
-    if name in CATEGORIES:
-        return column.astype("category")
-    if values and all(isinstance(v, bool) for v in values):
-        return column.astype("boolean")
-    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return column.astype("Int64")
-    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return column.astype("float64")
-    if all(isinstance(v, str) for v in values):
-        return column.astype("string")
-    return column
 
 
 def front_mask(frame: "pd.DataFrame", objectives: Sequence[Objective], tolerance: float = 0.0) -> "Any":
@@ -316,16 +203,6 @@ def _loss(frame: "pd.DataFrame", objectives: Sequence[Objective], drop: bool = T
     return loss
 
 
-def default_reference(loss: "Any") -> "Any":
-    """Reference point (minimisation space): each objective's worst value pushed out by 10 % of its
-    range (by 1 when all trials agree)."""
-    import numpy as np
-
-    worst, best = loss.max(axis=0), loss.min(axis=0)
-    span = np.where(worst > best, worst - best, 1.0)
-    return worst + 0.1 * span
-
-
 def _reference_loss(objectives: Sequence[Objective], reference: Any, loss: Any) -> Any:
     import numpy as np
 
@@ -343,15 +220,3 @@ def _reference_loss(objectives: Sequence[Objective], reference: Any, loss: Any) 
         if len(values) != len(objectives):
             raise ValueError(f"reference point has {len(values)} values for {len(objectives)} objectives")
     return np.array([-v if o.direction == "maximize" else v for o, v in zip(objectives, values)])
-
-
-def _hypervolume(loss: Any, reference: Any) -> float:
-    import numpy as np
-    from optuna._hypervolume import compute_hypervolume
-
-    if not np.isfinite(reference).all():
-        return 0.0
-    inside = loss[(loss < reference).all(axis=1)] if len(loss) else loss
-    if len(inside) == 0:
-        return 0.0
-    return float(compute_hypervolume(inside, reference))

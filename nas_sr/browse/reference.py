@@ -11,10 +11,13 @@ power/memory columns. The study (user attribute ``reference: true``) has the obj
 from __future__ import annotations
 
 import math
-import pickle
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
+
+from nas_sr.data.esr_table import load_table
+
+__all__ = ["DEVICES", "METRIC_NAMES", "SOURCE", "esr_attrs", "import_esr", "load_table"]
 
 if TYPE_CHECKING:
     import optuna
@@ -53,35 +56,6 @@ def esr_attrs(model_id: str, row: Mapping[str, Any], stale: bool = False) -> dic
     return attrs
 
 
-def load_table(path: "str | Path", trust_pickle: bool = False) -> dict[str, dict[str, Any]]:
-    """The edge-SR table ``tests.pkl`` (a pickled dict ``model_id -> metrics``).
-
-    Reading a pickle can run any code the file holds, so it is read only with ``trust_pickle``
-    (``nas-sr import-esr --trust-pickle``): say so for the release's own file only.
-
-    >>> load_table("tests.pkl")
-    Traceback (most recent call last):
-    ...
-    ValueError: tests.pkl: a pickle file can run code when it is read; pass --trust-pickle if it is the edge-SR release's tests.pkl
-    """
-    if not trust_pickle:
-        raise ValueError(f"{path}: a pickle file can run code when it is read; pass --trust-pickle if it is "
-                         "the edge-SR release's tests.pkl")
-    try:
-        with open(path, "rb") as f:
-            table = pickle.load(f)  # noqa: S301 - the user vouched for this file (--trust-pickle)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a folder, not the edge-SR table (tests.pkl)") from None
-    except Exception as exc:  # noqa: BLE001 - pickle raises many types for a foreign or truncated file
-        raise ValueError(f"{path}: not a readable pickle ({type(exc).__name__}: "
-                         f"{' '.join(str(exc).split())[:120]})") from None
-    if not isinstance(table, dict):
-        raise ValueError(f"{path}: expected a dict model_id -> metrics, got {type(table).__name__}")
-    return table
-
-
 def import_esr(path: "str | Path", study: str, storage: str, replace: bool = False,
                trust_pickle: bool = False) -> "optuna.Study":
     """Store the table at ``path`` as reference study ``study``; ValueError if it exists (unless
@@ -89,8 +63,9 @@ def import_esr(path: "str | Path", study: str, storage: str, replace: bool = Fal
     ``stale_espcn.txt`` beside the table get ``stale: true``."""
     import optuna
 
-    from nas_sr.browse.bulk import bulk_add_trials
-    from nas_sr.search.study import existing_studies, open_storage
+    from nas_sr.study.bulk import bulk_add_trials
+    from nas_sr.study.record import write_attrs
+    from nas_sr.study.storage import existing_studies, open_storage
 
     path = Path(path)
     table = load_table(path, trust_pickle)
@@ -109,9 +84,7 @@ def import_esr(path: "str | Path", study: str, storage: str, replace: bool = Fal
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         created.set_metric_names(METRIC_NAMES)
-    created.set_user_attr("reference", True)
-    created.set_user_attr("source", SOURCE)
-    created.set_user_attr("devices", DEVICES)
+    write_attrs(created, {"reference": True, "source": SOURCE, "devices": DEVICES})
     trials = []
     for model_id in sorted(table):
         attrs = esr_attrs(model_id, table[model_id], model_id in stale)

@@ -16,6 +16,7 @@ from nas_sr.browse.query import StudyView, front_mask
 from nas_sr.search.objectives import Objective
 
 if TYPE_CHECKING:
+    import optuna
     import pandas as pd
     import plotly.graph_objects as go
 
@@ -151,6 +152,16 @@ show more.</p>
 </body></html>
 """
 
+
+
+def write_front_html(study: "optuna.Study", objectives: Sequence[Objective], path: str | Path) -> Path:
+    """A self-contained interactive page of the COMPLETE trials, coloured by family as ``nas-sr report``
+    and ``nas-sr serve`` colour them, the front on ``objectives`` highlighted
+    (:func:`front_page`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(front_page(StudyView(study), objectives), encoding="utf-8")
+    return path
 
 def family_figure(frame: "pd.DataFrame", x: Objective, y: Objective) -> "go.Figure":
     """Each family's own front on (x, y) (left) and the spread of ``y`` per family (right), over the

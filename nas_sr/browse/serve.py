@@ -315,7 +315,7 @@ def make_server(study: str, storage: str, host: str = "127.0.0.1", port: int = 8
     yet serving (``serve_forever``); prints :func:`bind_warning` to stderr for a wide host."""
     from nas_sr.browse.crops import DEFAULT_PHOTO
     from nas_sr.browse.dashboard import Dashboard
-    from nas_sr.search.study import artifact_dir
+    from nas_sr.study.storage import artifact_dir
 
     photo = photo or DEFAULT_PHOTO
     _check_photo(photo, ValueError)

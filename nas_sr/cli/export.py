@@ -9,7 +9,7 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     from nas_sr.export.formats import DEFAULT_TOLERANCE, FORMATS
-    from nas_sr.search.driver import DEFAULT_STORAGE
+    from nas_sr.study.storage import DEFAULT_STORAGE
 
     p = subparsers.add_parser("export", help="export a trial's trained network (pth, onnx, torchscript)",
                               description="Write the trained weights of one trial in the chosen format, reload "
@@ -30,12 +30,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from nas_sr.export import FORMATS, export_model, find_trial, trial_config, trial_model
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     if args.format not in FORMATS:
         raise ValueError(f"--format {args.format!r} is not one of {', '.join(FORMATS)}")
     if args.format == "onnx":
-        from nas_sr.export.onnx import require_onnx
+        from nas_sr.models.onnx import require_onnx
 
         require_onnx()
     study = load_existing_study(args.study, args.storage)

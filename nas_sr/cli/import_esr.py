@@ -7,7 +7,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from nas_sr.search.driver import DEFAULT_STORAGE
+    from nas_sr.study.storage import DEFAULT_STORAGE
 
     p = subparsers.add_parser("import-esr", help="store the edge-SR results table as a reference study",
                               description="Store the models of the official edge-SR table (tests.pkl: PSNR/SSIM/LPIPS "

@@ -9,7 +9,7 @@ from nas_sr.cli.argtypes import nonnegative_float
 
 
 def register(subparsers: Any) -> None:
-    from nas_sr.search.driver import DEFAULT_STORAGE
+    from nas_sr.study.storage import DEFAULT_STORAGE
 
     p = subparsers.add_parser("pareto", help="print the Pareto front of a search study",
                               description="Print the non-dominated, feasible COMPLETE trials of a study, "
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from nas_sr.search.objectives import objectives_of_study, parse_objectives
     from nas_sr.search.report import pareto_front, render, trial_row
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     study = load_existing_study(args.study, args.storage)
     objectives = objectives_of_study(study.metric_names, study.directions)

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from nas_sr.search.driver import DEFAULT_STORAGE
+    from nas_sr.study.storage import DEFAULT_STORAGE
 
     p = subparsers.add_parser("profile", help="measure trials' latency on this machine, recorded per device label",
                               description="Measure the latency of existing COMPLETE trials here (median of "
@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from nas_sr.cost import parse_resolution
     from nas_sr.profile import ProfileSettings, profile_keys, profile_study, select_trials
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     settings = ProfileSettings(args.device, args.dtype, args.threads, parse_resolution(args.resolution),
                                args.backend, args.repeats, args.warmup, args.label, args.cpu_path)

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from nas_sr.search.driver import DEFAULT_STORAGE
+    from nas_sr.study.storage import DEFAULT_STORAGE
 
     p = subparsers.add_parser("report", help="write a self-contained HTML report of a study",
                               description="Write one interactive HTML file (plotly.js inline, opens offline): the "
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from nas_sr.browse.query import open_study
     from nas_sr.browse.report import write_report
-    from nas_sr.search.study import hide_password, output_file
+    from nas_sr.study.storage import hide_password, output_file
 
     view = open_study(args.study, args.storage)
     reference = open_study(args.reference, args.storage) if args.reference else None

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from nas_sr.search.driver import DEFAULT_STORAGE
+    from nas_sr.study.storage import DEFAULT_STORAGE
 
     p = subparsers.add_parser("retrain", help="re-train a trial with a full schedule, as a new linked trial",
                               description="Train trial ID's config for --steps steps (cosine schedule over them; "

@@ -37,7 +37,8 @@ BUILTIN_SPACE: dict[str, Any] = {
 
 
 def register(subparsers: Any) -> None:
-    from nas_sr.search.driver import DEFAULT_STORAGE, SAMPLERS
+    from nas_sr.search.strategy import STRATEGIES as SAMPLERS
+    from nas_sr.study.storage import DEFAULT_STORAGE
     from nas_sr.search.objectives import DEFAULT_OBJECTIVES
 
     p = subparsers.add_parser(
@@ -152,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
     from nas_sr.data import load_bundled, load_folder
     from nas_sr.search.driver import SearchOptions, run_search
     from nas_sr.search.objectives import objectives_of_study
-    from nas_sr.search.report import pareto_front, render, trial_row, write_front_html
-    from nas_sr.search.study import artifact_dir, hide_password, output_file
+    from nas_sr.browse.report import write_front_html
+    from nas_sr.search.report import pareto_front, render, trial_row
+    from nas_sr.study.storage import artifact_dir, hide_password, output_file
 
     # Every image must fit a patch (training) or be scorable (validation) at the largest scale.
     scale = max(space.scales)
@@ -177,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
                          cpus_per_trial=args.cpus_per_trial, max_retries=args.max_retries,
                          ray_address=args.address, ray_temp_dir=args.ray_temp_dir, progress=not args.no_progress,
                          early_stopping=early, trial_timeout=args.trial_timeout)
-    from nas_sr.search.study import StorageUnavailable
+    from nas_sr.study.storage import StorageUnavailable
 
     try:
         outcome = run_search(opts)

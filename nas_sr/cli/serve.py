@@ -7,7 +7,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from nas_sr.search.driver import DEFAULT_STORAGE
+    from nas_sr.study.storage import DEFAULT_STORAGE
 
     p = subparsers.add_parser("serve", help="serve an interactive web page of a study (read-only)",
                               description="Serve the study as a web page: the Pareto front on any two or three "

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from nas_sr.search.driver import DEFAULT_STORAGE
+    from nas_sr.study.storage import DEFAULT_STORAGE
 
     p = subparsers.add_parser("study", help="export trials to a standalone study file; merge its profiles back",
                               description="Copy trials (with their weights) to a SQLite file for a target device, "
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from nas_sr.export import export_study
-    from nas_sr.search.study import artifact_dir
+    from nas_sr.study.storage import artifact_dir
 
     copy = export_study(args.study, args.storage, args.out, args.trials)
     trials = copy.get_trials(deepcopy=False)

@@ -9,7 +9,7 @@ STATES = {"complete": ("COMPLETE",), "fail": ("FAIL",), "pruned": ("PRUNED",), "
 
 
 def register(subparsers: Any) -> None:
-    from nas_sr.search.driver import DEFAULT_STORAGE
+    from nas_sr.study.storage import DEFAULT_STORAGE
 
     p = subparsers.add_parser("trials", help="list the trials of a search study",
                               description="List a study's trials: number, state, objective values, family, "
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from nas_sr.profile import profile_labels
     from nas_sr.search.objectives import objectives_of_study
     from nas_sr.search.report import render, trial_row
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.study.storage import load_existing_study
 
     study = load_existing_study(args.study, args.storage)
     objectives = objectives_of_study(study.metric_names, study.directions)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from nas_sr.cost.counting import Resolution
+from nas_sr.cost.result import Cost
 
 if TYPE_CHECKING:
-    from nas_sr.cost.cost import Cost
     from nas_sr.cost.latency import DeviceDescription
 
 _VERSION = 1
@@ -79,8 +79,6 @@ class CostCache:
     def get(self, config: Mapping[str, Any], resolution: Resolution,
             device: "DeviceDescription | None" = None) -> "Cost | None":
         """The stored cost, or ``None``."""
-        from nas_sr.cost.cost import Cost
-
         data = self.entries.get(self.key(config, resolution, device))
         try:
             return Cost.from_dict(data) if data is not None else None

@@ -246,7 +246,7 @@ def _onnxruntime_times(model: "nn.Module", shape: tuple[int, int, int, int], thr
     """Milliseconds per ``session.run`` of ``model`` exported to ONNX for inputs of ``shape``."""
     import numpy as np
 
-    from nas_sr.export.onnx import onnx_bytes, onnx_session
+    from nas_sr.models.onnx import onnx_bytes, onnx_session
 
     _onnxruntime()
     session = onnx_session(onnx_bytes(model, shape), threads)

@@ -9,7 +9,7 @@ from typing import Any
 
 from nas_sr.data.bundled import BUNDLED_TRAIN, BUNDLED_VAL, bundled_images
 from nas_sr.data.datasets import ImageSet, check_size, load_bundled, load_folder, load_paired
-from nas_sr.data.images import ImageError, list_images, read_image, read_rgb
+from nas_sr.protocol.images import ImageError, list_images, read_image, read_rgb
 
 __all__ = [
     "BUNDLED_TRAIN", "BUNDLED_VAL", "ImageError", "ImageSet", "PatchBank", "bundled_images",

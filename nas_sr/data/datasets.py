@@ -13,7 +13,7 @@ from typing import Iterator, Literal
 
 import numpy as np
 
-from nas_sr.data.images import ImageError, list_images, read_image
+from nas_sr.protocol.images import ImageError, list_images, read_image
 
 #: Folders with more files than this show a progress bar while loading.
 PROGRESS_MIN_FILES = 20
@@ -62,11 +62,11 @@ def check_size(image: np.ndarray, label: str | Path, scale: int, patch_size: int
     >>> check_size(np.zeros((20, 30), np.uint8), "a.png", scale=2, patch_size=12)
     Traceback (most recent call last):
     ...
-    nas_sr.data.images.ImageError: a.png: image is 30x20, smaller than the 24x24 needed for 12 px LR patches at x2
+    nas_sr.protocol.images.ImageError: a.png: image is 30x20, smaller than the 24x24 needed for 12 px LR patches at x2
     >>> check_size(np.zeros((15, 40), np.uint8), "b.png", scale=2, scored=True)
     Traceback (most recent call last):
     ...
-    nas_sr.data.images.ImageError: b.png: image is 40x15, smaller than the 16x16 needed to score it at x2 (SSIM's 11x11 window inside a 2 px border)
+    nas_sr.protocol.images.ImageError: b.png: image is 40x15, smaller than the 16x16 needed to score it at x2 (SSIM's 11x11 window inside a 2 px border)
     """
     need = scale * max(1, patch_size)
     why = f"for {patch_size} px LR patches at x{scale}" if patch_size else f"for scale x{scale}"

@@ -5,9 +5,9 @@ Importing this package is light; torch, onnx and optuna are imported on first us
 """
 
 from nas_sr.export.formats import DEFAULT_TOLERANCE, FORMATS, ExportResult, export_model, load_pth
-from nas_sr.export.onnx import size_multiple
+from nas_sr.models.onnx import size_multiple
 from nas_sr.export.study_file import MergeReport, export_study, merge_study
-from nas_sr.export.trial import find_trial, trial_config, trial_model, trial_state_dict
+from nas_sr.study.trial import find_trial, trial_config, trial_model, trial_state_dict
 
 __all__ = [
     "DEFAULT_TOLERANCE",

@@ -51,7 +51,7 @@ def check_shapes(config: Mapping[str, Any]) -> list[tuple[int, int, int, int]]:
     >>> check_shapes({"family": "emt", "scale": 2, "color": "rgb", "window_long": 16, "window_short": 4})
     [(1, 3, 48, 48), (1, 3, 32, 64)]
     """
-    from nas_sr.export.onnx import size_multiple
+    from nas_sr.models.onnx import size_multiple
 
     m = size_multiple(config)
     colors = 1 if config.get("color") == "y" else 3
@@ -66,7 +66,7 @@ def sizes_rule(config: Mapping[str, Any]) -> str:
     >>> sizes_rule({"family": "rlfn", "scale": 4})
     'height and width of at least 21'
     """
-    from nas_sr.export.onnx import min_side, size_multiple
+    from nas_sr.models.onnx import min_side, size_multiple
 
     m, low = size_multiple(config), min_side(config)
     rule = "any height and width" if m == 1 else f"height and width multiples of {m} (its windows)"
@@ -127,7 +127,7 @@ def _write_onnx(model: "nn.Module", config: Mapping[str, Any], path: Path, examp
                 metadata: dict[str, Any]) -> Runner:
     import onnx
 
-    from nas_sr.export.onnx import exported_program, min_side, onnx_session, require_onnx, size_multiple, to_onnx
+    from nas_sr.models.onnx import exported_program, min_side, onnx_session, require_onnx, size_multiple, to_onnx
 
     require_onnx()
     program = exported_program(model, example, size_multiple(config), min_side(config))

@@ -23,12 +23,13 @@ def retrain_trial(study_name: str, storage_url: str, number: int, steps: int, se
     worker settings the study recorded (e.g. ``device``, ``threads``)."""
 
     from nas_sr import __version__
-    from nas_sr.export.trial import find_trial, trial_config
+    from nas_sr.study.trial import find_trial, trial_config
     from nas_sr.models.registry import config_key
     from nas_sr.search.constraints import parse_constraint
     from nas_sr.search.objectives import parse_objectives
     from nas_sr.search.record import record_complete
-    from nas_sr.search.study import artifact_dir, fail_trial, load_existing_study, writer_lock
+    from nas_sr.study.record import TrialRecord, fail_trial, write_record
+    from nas_sr.study.storage import artifact_dir, load_existing_study, writer_lock
     from nas_sr.search.worker import run_trial
 
     if steps < 1 or (seconds is not None and seconds <= 0):
@@ -48,11 +49,10 @@ def retrain_trial(study_name: str, storage_url: str, number: int, steps: int, se
     try:
         study.enqueue_trial(dict(original.params), skip_if_exists=False)
         trial = study.ask(fixed_distributions=dict(original.distributions))
-        attrs = {"config": config_key(config), "family": config["family"], "scale": config["scale"],
-                 "seed": settings["seed"], "nas_sr_version": __version__, "retrain_of": original.number,
-                 "retrain_budget": {"steps": int(steps), "seconds": seconds}}
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        write_record(trial, TrialRecord(config=config_key(config), family=config["family"], scale=config["scale"],
+                                        provenance={"seed": settings["seed"], "nas_sr_version": __version__,
+                                                    "retrain_of": original.number,
+                                                    "retrain_budget": {"steps": int(steps), "seconds": seconds}}))
         try:
             result = run_trial(config, settings, {"train": list(train_images),
                                                   "val": {k: list(v) for k, v in val_sets.items()}})

@@ -55,7 +55,8 @@ def export_study(name: str, storage_url: str, out: str | Path, trials: str = "al
     from optuna.artifacts import FileSystemArtifactStore
 
     from nas_sr.profile.measure import select_trials
-    from nas_sr.search.study import artifact_dir, load_existing_study, open_storage
+    from nas_sr.study.record import write_attrs
+    from nas_sr.study.storage import artifact_dir, load_existing_study, open_storage
 
     out = Path(out)
     if out.exists():
@@ -70,10 +71,8 @@ def export_study(name: str, storage_url: str, out: str | Path, trials: str = "al
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if source.metric_names:
             target.set_metric_names(list(source.metric_names))
-    for key, value in source.user_attrs.items():
-        target.set_user_attr(key, value)
-    target.set_user_attr("exported_from", {"study": name, "storage": _safe_url(storage_url),
-                                           "trials": [t.number for t in chosen]})
+    write_attrs(target, {**source.user_attrs, "exported_from": {
+        "study": name, "storage": _safe_url(storage_url), "trials": [t.number for t in chosen]}})
     src_store, dst_store = FileSystemArtifactStore(str(artifact_dir(storage_url))), None
     for trial in chosen:
         frozen = copy.deepcopy(trial)
@@ -94,7 +93,7 @@ def export_study(name: str, storage_url: str, out: str | Path, trials: str = "al
 
 
 def _only_study(url: str, path: Path) -> str:
-    from nas_sr.search.study import existing_studies, open_storage
+    from nas_sr.study.storage import existing_studies, open_storage
 
     names = existing_studies(open_storage(url))
     if len(names) != 1:
@@ -105,8 +104,9 @@ def _only_study(url: str, path: Path) -> str:
 def merge_study(path: str | Path, into: str, study: str | None = None) -> MergeReport:
     """Write the profile attributes of the exported study file ``path`` onto the matching trials
     of study ``study`` (default: the one it was exported from) in storage ``into``."""
-    from nas_sr.profile.record import is_profile_key, set_finished_user_attrs
-    from nas_sr.search.study import load_existing_study
+    from nas_sr.profile.record import is_profile_key
+    from nas_sr.study.record import write_finished_attrs
+    from nas_sr.study.storage import load_existing_study
 
     path = Path(path)
     if not path.is_file():
@@ -137,5 +137,5 @@ def merge_study(path: str | Path, into: str, study: str | None = None) -> MergeR
         else:
             report.unchanged.append(number)
     if updates:
-        set_finished_user_attrs(target, updates)
+        write_finished_attrs(target, updates)
     return report

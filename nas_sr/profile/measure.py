@@ -58,7 +58,7 @@ def select_trials(study: "optuna.Study", spec: str) -> list["FrozenTrial"]:
     ``ID,ID,...`` (trial numbers, each COMPLETE); ValueError naming a bad or unknown number."""
     from optuna.trial import TrialState
 
-    from nas_sr.export.trial import find_trial
+    from nas_sr.study.trial import find_trial
     from nas_sr.search.report import pareto_front
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -84,7 +84,7 @@ def profile_attrs(trial: "FrozenTrial", storage_url: str, settings: ProfileSetti
     import socket
 
     from nas_sr.cost import measure_latency
-    from nas_sr.export.trial import trial_config, trial_model
+    from nas_sr.study.trial import trial_config, trial_model
 
     config = trial_config(trial)
     try:
@@ -111,9 +111,9 @@ def profile_study(study: "optuna.Study", storage_url: str, trials: Sequence["Fro
     """Measure ``trials`` and write their attributes onto them (one transaction at the end);
     returns ``{trial number: attributes}``. ``on_trial`` sees each trial's attributes as measured."""
     from nas_sr.cost.latency import describe_device
-    from nas_sr.profile.record import rdb_storage, set_finished_user_attrs
+    from nas_sr.study.record import require_sql, write_finished_attrs
 
-    rdb_storage(study)  # refuse a journal storage before measuring anything
+    require_sql(study)  # refuse a journal storage before measuring anything
     describe_device(settings.device, settings.threads, settings.dtype, settings.backend,
                     settings.cpu_path)  # bad settings: now
     if settings.repeats < 1 or settings.warmup < 0:
@@ -123,5 +123,5 @@ def profile_study(study: "optuna.Study", storage_url: str, trials: Sequence["Fro
         out[trial.number] = attrs = profile_attrs(trial, storage_url, settings)
         if on_trial is not None:
             on_trial(trial, attrs)
-    set_finished_user_attrs(study, out)
+    write_finished_attrs(study, out)
     return out

@@ -156,7 +156,7 @@ def evaluate_folder(upscale: Upscaler, folder: str | Path, scale: int, color: Co
                     y_convention: YConvention = "float", with_ssim: bool = True,
                     quantize: bool = True) -> Evaluation:
     """Evaluate on every image of an HR folder (e.g. ``Set5``)."""
-    from nas_sr.data.images import list_images, read_image
+    from nas_sr.protocol.images import list_images, read_image
 
     folder = Path(folder)
     images = ((p.stem, read_image(p)) for p in list_images(folder))

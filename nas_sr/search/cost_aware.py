@@ -35,7 +35,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from nas_sr.search.strategy import CostFn, Proposal, SpaceExhausted, Strategy, grid_params
+from nas_sr.search.strategy import CostFn, Proposal, SpaceExhausted, Strategy, grid_params, register_strategy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -165,11 +165,10 @@ def uncovered(front: "np.ndarray", boxes: "np.ndarray", reference: "np.ndarray")
         x, y = clipped[:, order, 0], clipped[:, order, 1]
         before = np.concatenate([np.zeros((len(boxes), 1)), np.maximum.accumulate(y, axis=1)[:, :-1]], axis=1)
         return volume - (x * np.maximum(y - before, 0.0)).sum(axis=1)
-    from optuna._hypervolume import compute_hypervolume
+    from nas_sr.study.front import hypervolume
 
     zero = np.zeros(boxes.shape[1])
-    return volume - np.array([compute_hypervolume(-c[(c > 0).all(axis=1)], zero) if (c > 0).all(axis=1).any()
-                              else 0.0 for c in clipped])
+    return volume - np.array([hypervolume(-c, zero) for c in clipped])  # points on an axis add nothing
 
 
 def expected_hvi(front: "np.ndarray", others: "np.ndarray", mean: "np.ndarray", std: "np.ndarray",
@@ -216,6 +215,7 @@ def expected_hvi(front: "np.ndarray", others: "np.ndarray", mean: "np.ndarray", 
     return total
 
 
+@register_strategy("cost-aware")
 class CostAwareStrategy(Strategy):
     """Propose the candidate of highest expected hypervolume improvement (see the module)."""
 
@@ -258,6 +258,15 @@ class CostAwareStrategy(Strategy):
         self._features: Any = None
         self._order: list[int] = []
         self._kernels: dict[int, Any] = {}
+
+    @classmethod
+    def create(cls, name: str, space: "SearchSpace", objectives: Sequence["Objective"], *, seed: int = 0,
+               trials: int = 20, constraints: Sequence["Constraint"] = (), cost_fn: CostFn | None = None,
+               front_tolerance: float = 0.0) -> Strategy:
+        if cost_fn is None:
+            raise ValueError("the cost-aware strategy needs a cost function for its candidates")
+        return cls(space, objectives, cost_fn, constraints=constraints, seed=seed, trials=trials,
+                   front_tolerance=front_tolerance)
 
     # -- the candidates and what is known of them -------------------------------------------------
     def _prepare(self) -> list[Candidate]:

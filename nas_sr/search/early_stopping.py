@@ -47,8 +47,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, Mapping, Sequence
+
+from nas_sr.study.front import crowding_distances, non_domination_ranks
+from nas_sr.study.record import write_attrs
 
 MODES = ("none", "mo-asha")
 
@@ -90,25 +92,13 @@ class EarlyStopping:
         return {"mode": self.mode, "min_steps": self.min_steps, "reduction_factor": self.reduction_factor}
 
 
-def crowding_distances(values: Sequence[Sequence[float]]) -> list[float]:
-    """Optuna's NSGA-II crowding distance of each point (boundary points: inf)."""
-    from optuna.samplers.nsgaii._elite_population_selection_strategy import _calc_crowding_distance
-
-    points = [SimpleNamespace(number=i, values=list(v)) for i, v in enumerate(values)]
-    distances = _calc_crowding_distance(points)
-    return [distances[i] for i in range(len(values))]
-
-
 def mo_keys(losses: Sequence[Sequence[float]]) -> list[tuple[int, float]]:
     """``(non-dominated rank, -crowding distance)`` of each point (every objective minimised)."""
-    import numpy as np
-    from optuna.study._multi_objective import _fast_non_domination_rank
-
     if not losses:
         return []
-    ranks = _fast_non_domination_rank(np.asarray(losses, dtype=float))
+    ranks = non_domination_ranks(losses)
     crowd = [0.0] * len(losses)
-    for rank in set(ranks.tolist()):
+    for rank in set(ranks):
         members = [i for i in range(len(losses)) if ranks[i] == rank]
         for i, d in zip(members, crowding_distances([losses[i] for i in members])):
             crowd[i] = d
@@ -196,12 +186,6 @@ def history_from_study(study: Any) -> list[tuple[Any, int, dict[str, Any]]]:
     return out
 
 
-def trial_settings(settings: Mapping[str, Any], board: Any, trial: int, rungs: Sequence[int]) -> dict[str, Any]:
-    """A trial task's settings with the early-stopping protocol entries added."""
-    return {**settings, "validate_every": rungs[0],
-            "early_stopping": {"board": board, "trial": trial, "rungs": list(rungs)}}
-
-
 class RungReporter:
     """The worker's side: ``at_validation(step, metrics)`` -> False to stop at a losing rung."""
 
@@ -265,6 +249,21 @@ def record_pruned(study: Any, trial: Any, key: str, result: Mapping[str, Any]) -
     attrs = {"rung_values": result.get("rung_values") or [], "stopped_at_rung": result.get("stopped_at_rung"),
              "steps": result.get("steps"), "seconds": round(float(result.get("seconds") or 0.0), 3),
              "early_stopped": True, **cost_attrs(cost)}
-    for name, value in attrs.items():
-        trial.set_user_attr(name, value)
+    write_attrs(trial, attrs)
     study.tell(trial, state=TrialState.PRUNED)
+
+
+def prepare(es: "EarlyStopping | None", study: Any, objectives: Sequence[Any],
+            max_steps: int | None) -> tuple[Any, list[int], dict[str, int]]:
+    """A search's MO-ASHA: the rung board (a Ray actor, seeded from the study), its rung steps
+    (recorded on the study) and the configs it stopped before; ``(None, [], {})`` when off."""
+    from optuna.trial import TrialState
+
+    if es is None or not es.active:
+        return None, [], {}
+    rungs = es.rungs(max_steps)
+    write_attrs(study, {"early_stopping": {**es.as_dict(), "rungs": rungs}})
+    pruned = {t.user_attrs["config"]: t.number
+              for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+              if t.user_attrs.get("early_stopped") and t.user_attrs.get("config")}
+    return start_board(objectives, es, study), rungs, pruned

@@ -1,71 +1,23 @@
-"""Reading results: the Pareto front over any objectives, tables/CSV/JSON, an interactive plot."""
+"""Reading results: the Pareto front a search reports over any objectives, and tables/CSV/JSON of trials.
+
+(The front and domination themselves are :mod:`nas_sr.study.front`'s; the front's page is
+:func:`nas_sr.browse.report.write_front_html`.)"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from nas_sr.search.objectives import Objective
+from nas_sr.study.front import dominates, feasible, margins, non_dominated
+
+__all__ = ["dominates", "feasible", "margins", "non_dominated", "pareto_front", "render", "trial_row"]
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
-
-
-def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
-    """Whether ``a`` is at least as good as ``b`` everywhere and better somewhere.
-
-    >>> dominates([30.0, 1.0], [29.0, 1.0], ["maximize", "minimize"])
-    True
-    >>> dominates([30.0, 2.0], [29.0, 1.0], ["maximize", "minimize"])
-    False
-    """
-    sign = [1.0 if d == "minimize" else -1.0 for d in directions]
-    pa = [s * v for s, v in zip(sign, a)]
-    pb = [s * v for s, v in zip(sign, b)]
-    return all(x <= y for x, y in zip(pa, pb)) and any(x < y for x, y in zip(pa, pb))
-
-
-def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str],
-                  margins: Sequence[float] | None = None) -> list[int]:
-    """Indices of the points no other point dominates (equal points all stay). With ``margins``
-    (one per objective, in its units) the front is taken with its uncertainty: a point goes only
-    when another is better by more than the margin on some objective and by at least it on all.
-
-    >>> non_dominated([[1, 1], [2, 0], [0, 0], [2, 0]], ["maximize", "maximize"])
-    [0, 1, 3]
-    >>> non_dominated([[32.00, 100], [32.04, 100], [31.0, 100]], ["maximize", "minimize"], [0.05, 0])
-    [0, 1]
-    """
-    import numpy as np
-    from optuna.study._multi_objective import _is_pareto_front  # numpy, O(n log n) in 2-D
-
-    if len(points) == 0:
-        return []
-    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
-    loss = np.asarray(points, dtype=float).reshape(len(points), len(directions)) * sign
-    if not margins or not any(margins):
-        return [int(i) for i in np.flatnonzero(_is_pareto_front(loss, assume_unique_lexsorted=False))]
-    lowered = loss - np.asarray(margins, dtype=float)  # each point's loss, less its margin
-    beaten = ((loss[None, :, :] <= lowered[:, None, :]).all(axis=2)
-              & (loss[None, :, :] < lowered[:, None, :]).any(axis=2)).any(axis=1)
-    return [int(i) for i in np.flatnonzero(~beaten)]
-
-
-def margins(objectives: Sequence[Objective], tolerance: float) -> list[float]:
-    """The front's margin per objective: ``tolerance`` dB on PSNR objectives, none on the others.
-
-    >>> margins([Objective("psnr@val", "psnr_val", "maximize"), Objective("params", "params", "minimize")], 0.05)
-    [0.05, 0.0]
-    """
-    return [tolerance if o.key.startswith("psnr") else 0.0 for o in objectives]
-
-
-def feasible(trial: "FrozenTrial") -> bool:
-    return all(v <= 0 for v in trial.constraints.values())
 
 
 def pareto_front(study: "optuna.Study", objectives: Sequence[Objective] | None = None,
@@ -139,16 +91,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
     return str(value)
-
-
-def write_front_html(study: "optuna.Study", objectives: Sequence[Objective], path: str | Path) -> Path:
-    """A self-contained interactive page of the COMPLETE trials, coloured by family as ``nas-sr report``
-    and ``nas-sr serve`` colour them, the front on ``objectives`` highlighted
-    (:func:`nas_sr.browse.report.front_page`)."""
-    from nas_sr.browse.query import StudyView
-    from nas_sr.browse.report import front_page
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(front_page(StudyView(study), objectives), encoding="utf-8")
-    return path

@@ -8,8 +8,10 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from nas_sr.search.spec import TrialResult, TrialSpec
+
 if TYPE_CHECKING:
-    from nas_sr.search.driver import SearchOptions
+    from nas_sr.search.options import SearchOptions
 
 
 class SafePointInterrupts:
@@ -44,9 +46,9 @@ class SafePointInterrupts:
         self._previous = {}
 
 
-def traced(fn: Callable[..., dict[str, Any]], config: dict[str, Any], settings: dict[str, Any],
-           data: Any) -> dict[str, Any]:
-    """The Ray task body: ``fn``'s result with the provenance of where it ran (``node``)."""
+def traced(fn: Callable[..., Mapping[str, Any]], spec: TrialSpec, data: Any) -> TrialResult:
+    """The Ray task body: ``fn(config, settings, data)``'s result, typed, with the provenance of
+    where it ran (``node``)."""
     import socket
 
     node: dict[str, Any] = {"worker_pid": os.getpid(), "hostname": socket.gethostname()}
@@ -61,9 +63,9 @@ def traced(fn: Callable[..., dict[str, Any]], config: dict[str, Any], settings: 
             node["ray_gpu_ids"] = ",".join(map(str, gpus))
     except Exception:  # noqa: BLE001 - not in a Ray worker (tests calling it directly)
         pass
-    node["train_device"] = train_device(str(settings.get("device", "cpu")))
-    result = dict(fn(config, settings, data))
-    result["node"] = node
+    node["train_device"] = train_device(spec.settings.device)
+    result = TrialResult.from_dict(fn(spec.config, spec.settings, data))
+    result.node = node
     return result
 
 
@@ -82,7 +84,7 @@ def train_device(device: str) -> str:
     return f"{device}|{platform.processor() or platform.machine()}"
 
 
-def lost_result(exc: BaseException) -> dict[str, Any]:
+def lost_result(exc: BaseException) -> TrialResult:
     """A failed result for a task whose worker or node died; ``lost`` makes it eligible for a retry."""
     import ray.exceptions as rex
 
@@ -98,17 +100,17 @@ def lost_result(exc: BaseException) -> dict[str, Any]:
         if isinstance(cause, BaseException):
             lines = str(cause).strip().splitlines()
             detail = f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
-        return {"state": "fail", "reason": f"error: {detail}"[:300]}
+        return TrialResult("fail", f"error: {detail}"[:300])
     if isinstance(exc, getattr(rex, "NodeDiedError", ())) or "node" in detail.lower() and "died" in detail.lower():
         reason = f"node lost: {detail}"
     elif isinstance(exc, (rex.WorkerCrashedError, getattr(rex, "OutOfMemoryError", rex.WorkerCrashedError),
                           getattr(rex, "ActorDiedError", rex.WorkerCrashedError))):
         reason = f"worker died: {detail}"
     elif isinstance(exc, rex.TaskCancelledError):
-        return {"state": "fail", "reason": f"cancelled: {detail}"[:300]}
+        return TrialResult("fail", f"cancelled: {detail}"[:300])
     else:
         reason = f"ray task died: {detail}"
-    return {"state": "fail", "reason": reason[:300], "lost": True}
+    return TrialResult("fail", reason[:300], lost=True)
 
 
 def check_resources(total: Mapping[str, float], opts: SearchOptions) -> None:
@@ -155,12 +157,12 @@ class TrialRunner:
         self._fn = opts.trial_fn or run_trial
         self._data = ray.put(data)
 
-    def submit(self, config: Mapping[str, Any], settings: Mapping[str, Any]) -> Any:
-        ref = self._task.remote(self._fn, dict(config), dict(settings), self._data)
+    def submit(self, spec: TrialSpec) -> Any:
+        ref = self._task.remote(self._fn, spec, self._data)
         self._submitted[ref] = time.monotonic()
         return ref
 
-    def wait_one(self, refs: list[Any], poll: Callable[[], None]) -> tuple[Any, dict[str, Any]]:
+    def wait_one(self, refs: list[Any], poll: Callable[[], None]) -> tuple[Any, TrialResult]:
         """The next finished task and its result; a task past the timeout is killed and fails.
         ``poll`` runs every second while waiting (it raises to stop the wait)."""
         ray = self._ray
@@ -174,8 +176,8 @@ class TrialRunner:
                 if late is not None:
                     self.cancel(late)
                     self._submitted.pop(late, None)
-                    return late, {"state": "fail", "reason": f"timeout: the trial ran past its "
-                                  f"{self._timeout:g} s limit and was killed"}
+                    return late, TrialResult("fail", f"timeout: the trial ran past its {self._timeout:g} s "
+                                             "limit and was killed")
         ref = ready[0]
         self._submitted.pop(ref, None)
         try:

@@ -5,7 +5,12 @@ trial's parameters itself; a proposal is enqueued (``study.enqueue_trial``) and 
 so the study stays a plain Optuna study whatever the strategy. Optuna's samplers (``tpe``,
 ``nsga2``, ``random``) propose nothing: their sampler chooses in ``study.ask``. ``grid`` walks every
 configuration; ``cost-aware`` (:mod:`nas_sr.search.cost_aware`, the default of ``nas-sr search``)
-spends trainings where the front can still grow. :func:`next_trial` is the one "ask for the next configuration" step of the search driver
+spends trainings where the front can still grow.
+
+Strategies register themselves by name, as timm's models and Optuna's samplers do: a class decorated
+``@register_strategy("name")`` is what :func:`make_strategy` builds for that name (through its
+:meth:`Strategy.create`); :mod:`nas_sr.search` imports the built-in ones, so every name is known once
+any of it is imported. A new strategy is a new module that registers itself, imported there too. :func:`next_trial` is the one "ask for the next configuration" step of the search driver
 and of the benchmark (:mod:`nas_sr.bench`).
 
 >>> from nas_sr.space import SearchSpace
@@ -29,7 +34,6 @@ if TYPE_CHECKING:
     from nas_sr.search.objectives import Objective
     from nas_sr.space import SearchSpace
 
-STRATEGIES = ("tpe", "nsga2", "random", "grid", "cost-aware")
 #: A candidate's cost attributes (``params``, ``flops``, ...: what is known without training).
 CostFn = Callable[[Mapping[str, Any]], Mapping[str, float]]
 
@@ -58,6 +62,32 @@ class NextTrial:
     twin: int | None
 
 
+_REGISTRY: dict[str, type["Strategy"]] = {}
+
+
+def register_strategy(*names: str) -> Callable[[type["Strategy"]], type["Strategy"]]:
+    """Class decorator: :func:`make_strategy` builds the class for each of ``names``."""
+    def register(cls: type["Strategy"]) -> type["Strategy"]:
+        for name in names:
+            if name in _REGISTRY and _REGISTRY[name] is not cls:
+                raise ValueError(f"strategy {name!r} is registered already ({_REGISTRY[name].__qualname__})")
+            _REGISTRY[name] = cls
+        return cls
+    return register
+
+
+def strategy_names() -> tuple[str, ...]:
+    """The registered strategies, in registration order (importing this module imports
+    :mod:`nas_sr.search` first, which registers the built-in ones)."""
+    return tuple(_REGISTRY)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "STRATEGIES":  # the registered names (a tuple, as it was when the list was fixed)
+        return strategy_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class Strategy:
     """Chooses configurations; the base class leaves every choice to its Optuna sampler."""
 
@@ -65,6 +95,13 @@ class Strategy:
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
+
+    @classmethod
+    def create(cls, name: str, space: "SearchSpace", objectives: Sequence["Objective"], *, seed: int = 0,
+               trials: int = 20, constraints: Sequence["Constraint"] = (), cost_fn: "CostFn | None" = None,
+               front_tolerance: float = 0.0) -> "Strategy":
+        """The strategy registered as ``name`` for a search (see :func:`make_strategy`)."""
+        return cls(seed)
 
     def sampler(self) -> "optuna.samplers.BaseSampler":
         """The study's sampler (it fills whatever a proposal leaves open)."""
@@ -78,6 +115,7 @@ class Strategy:
         return None
 
 
+@register_strategy("tpe", "nsga2", "random")
 class SamplerStrategy(Strategy):
     """One of Optuna's samplers: ``tpe`` (multivariate, grouped: the space is conditional on the
     branch), ``nsga2`` or ``random``."""
@@ -85,6 +123,11 @@ class SamplerStrategy(Strategy):
     def __init__(self, name: str, seed: int = 0, trials: int = 20) -> None:
         super().__init__(seed)
         self.name, self.trials = name, trials
+
+    @classmethod
+    def create(cls, name: str, space: "SearchSpace", objectives: Sequence["Objective"], *, seed: int = 0,
+               trials: int = 20, **context: Any) -> Strategy:
+        return cls(name, seed, trials)
 
     def sampler(self) -> "optuna.samplers.BaseSampler":
         import optuna
@@ -99,6 +142,7 @@ class SamplerStrategy(Strategy):
         return optuna.samplers.RandomSampler(seed=self.seed)
 
 
+@register_strategy("grid")
 class GridStrategy(Strategy):
     """Every configuration once, in :func:`grid_params` order (finite spaces only)."""
 
@@ -108,6 +152,11 @@ class GridStrategy(Strategy):
         super().__init__(seed)
         self.space = space
         self._grid = iter(list(grid_params(space)))  # a continuous range fails here, before any trial
+
+    @classmethod
+    def create(cls, name: str, space: "SearchSpace", objectives: Sequence["Objective"], *, seed: int = 0,
+               **context: Any) -> Strategy:
+        return cls(space, seed)
 
     def propose(self, study: "optuna.Study", known: Mapping[str, int]) -> Proposal | None:
         from optuna.trial import FixedTrial
@@ -123,21 +172,14 @@ class GridStrategy(Strategy):
 def make_strategy(name: str, space: "SearchSpace", objectives: Sequence["Objective"], *, seed: int = 0,
                   trials: int = 20, constraints: Sequence["Constraint"] = (),
                   cost_fn: CostFn | None = None, front_tolerance: float = 0.0) -> Strategy:
-    """The strategy called ``name`` (one of :data:`STRATEGIES`); ``cost_fn`` gives a candidate's
+    """The strategy registered as ``name`` (:func:`strategy_names`); ``cost_fn`` gives a candidate's
     costs before training (needed by ``cost-aware``); ``front_tolerance``: the margin (in the
     modelled objective's units, dB of PSNR) within which a trial counts as on the reported front."""
-    if name in ("tpe", "nsga2", "random"):
-        return SamplerStrategy(name, seed, trials)
-    if name == "grid":
-        return GridStrategy(space, seed)
-    if name == "cost-aware":
-        from nas_sr.search.cost_aware import CostAwareStrategy
-
-        if cost_fn is None:
-            raise ValueError("the cost-aware strategy needs a cost function for its candidates")
-        return CostAwareStrategy(space, objectives, cost_fn, constraints=constraints, seed=seed, trials=trials,
-                                 front_tolerance=front_tolerance)
-    raise ValueError(f"unknown sampler {name!r} (expected one of {', '.join(STRATEGIES)})")
+    names = strategy_names()
+    if name not in names:
+        raise ValueError(f"unknown sampler {name!r} (expected one of {', '.join(names)})")
+    return _REGISTRY[name].create(name, space, objectives, seed=seed, trials=trials, constraints=constraints,
+                                  cost_fn=cost_fn, front_tolerance=front_tolerance)
 
 
 def next_trial(study: "optuna.Study", space: "SearchSpace", strategy: Strategy | None,
@@ -160,8 +202,9 @@ def tell_duplicate(study: "optuna.Study", step: NextTrial) -> None:
     """Record a proposal of a known configuration: PRUNED, ``duplicate_of`` its twin's trial."""
     from optuna.trial import TrialState
 
-    step.trial.set_user_attr("config", step.key)
-    step.trial.set_user_attr("duplicate_of", step.twin)
+    from nas_sr.study.record import TrialRecord, write_record
+
+    write_record(step.trial, TrialRecord(config=step.key, extra={"duplicate_of": step.twin}))
     study.tell(step.trial, state=TrialState.PRUNED)
 
 

@@ -16,7 +16,7 @@ UNREACHABLE = "postgresql+psycopg://nas:hunter2@127.0.0.1:1/nas"
 @pytest.fixture(autouse=True)
 def short_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two tries, 10 ms apart: an unreachable server is given up on at once."""
-    import nas_sr.search.study as study
+    import nas_sr.study.storage as study
 
     monkeypatch.setattr(study, "STORAGE_TRIES", 2)
     monkeypatch.setattr(study, "STORAGE_FIRST_DELAY", 0.01)
@@ -162,7 +162,7 @@ def test_connection_lost_mid_search_names_the_storage() -> None:
     the same 'storage URL ...' form as the errors at start, password masked."""
     import sqlalchemy.exc
 
-    import nas_sr.search.study as study
+    import nas_sr.study.storage as study
 
     class Gone:
         def get_all_studies(self):

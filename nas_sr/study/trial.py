@@ -1,4 +1,5 @@
-"""A chosen trial of a study: its config, its trained weights (the Optuna artifact) and its network."""
+"""A chosen trial of a study: its config, its trained weights (the Optuna artifact) and its network
+(as deployed). Export, profiling, re-training and the trial page all load trials through here."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def trial_state_dict(trial: "FrozenTrial", storage_url: str) -> "dict[str, torch
     from optuna.artifacts import FileSystemArtifactStore
     from optuna.artifacts.exceptions import ArtifactNotFound
 
-    from nas_sr.search.study import artifact_dir
+    from nas_sr.study.storage import artifact_dir
 
     artifact = trial.user_attrs.get("weights_artifact")
     if not artifact:

@@ -1,4 +1,6 @@
-"""ONNX export through ``torch.export`` (torch >= 2.9's default ONNX exporter; offline, needs onnxscript).
+"""A network as ONNX through ``torch.export`` (torch >= 2.9's default ONNX exporter; offline, needs onnxscript),
+and an onnxruntime session of it: what ``nas-sr export --format onnx`` writes and what the cost layer's
+onnxruntime latency backend runs.
 
 Input height and width are dynamic axes, at least the family's ``min_export_side`` (:func:`min_side`).
 Families whose graph depends on the input size through windows (EMT's stripe windows, the windowed

@@ -1,4 +1,5 @@
-"""Reading images as the protocol wants them: uint8, greyscale files kept as HxW, colour as HxWx3."""
+"""Reading images as the protocol wants them (its step 1): uint8, greyscale files kept as HxW, colour
+as HxWx3. (``nas_sr.data`` re-exports these for training and evaluation sets.)"""
 
 from __future__ import annotations
 

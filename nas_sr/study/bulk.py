@@ -36,27 +36,28 @@ def bulk_add_trials(study: "optuna.Study", trials: Sequence["FrozenTrial"]) -> N
     [(0, 2.0, {'k': 2.0}), (1, 1.0, {'k': 1.0})]
     """
     import sqlalchemy as sa
-    from optuna.storages import RDBStorage
-    from optuna.storages._rdb import models
 
-    storage = getattr(study._storage, "_backend", study._storage)
-    if (not isinstance(storage, RDBStorage) or any(t.params or t.intermediate_values for t in trials)
+    from nas_sr.study._optuna import rdb_backend, rdb_models, study_id
+
+    storage = rdb_backend(study)
+    if (storage is None or any(t.params or t.intermediate_values for t in trials)
             or any(not t.state.is_finished() for t in trials)):
         study.add_trials(trials)
         return
+    models = rdb_models()
     trial_table = models.TrialModel.__table__
     value_table = models.TrialValueModel.__table__
     user_table = models.TrialUserAttributeModel.__table__
     system_table = models.TrialSystemAttributeModel.__table__
     finite = models.TrialValueModel.value_to_stored_repr
-    study_id = study._study_id
+    owner = study_id(study)
     with storage.engine.begin() as conn:
         start = conn.execute(sa.select(sa.func.count()).select_from(trial_table)
-                             .where(trial_table.c.study_id == study_id)).scalar_one()
+                             .where(trial_table.c.study_id == owner)).scalar_one()
         values, users, systems = [], [], []
         for i, trial in enumerate(trials):
             trial_id = conn.execute(trial_table.insert().values(
-                number=start + i, study_id=study_id, state=trial.state,
+                number=start + i, study_id=owner, state=trial.state,
                 datetime_start=_utc(trial.datetime_start), datetime_complete=_utc(trial.datetime_complete),
             )).inserted_primary_key[0]
             for objective, value in enumerate(trial.values or []):

@@ -1,4 +1,10 @@
-"""Study storage helpers: open a storage, find studies, fail trials with a reason."""
+"""Opening a study's storage: URLs (SQLite, PostgreSQL, journal files), retries while the database
+connection is lost, SQLite's one-writer lock and its clean-up, the folders a study's files go to,
+and finding and loading existing studies.
+
+Every command opens storages here (``nas_sr.study.open_storage``); nothing else of nas-sr builds an
+Optuna storage from a URL, except the read-only SQLite view of ``nas-sr serve``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
-STALE_REASON = "stale: driver stopped"
+#: The storage of every command that is given none.
+DEFAULT_STORAGE = "sqlite:///studies/default.db"
 
 
 class StorageUnavailable(RuntimeError):
@@ -331,25 +338,3 @@ def load_existing_study(name: str, url: str) -> "optuna.Study":
     if name not in names:
         raise ValueError(f"no study {name!r} in {hide_password(url)} (existing: {', '.join(names) or 'none'})")
     return optuna.load_study(study_name=name, storage=storage)
-
-
-def fail_trial(study: "optuna.Study", number: int, reason: str) -> None:
-    """Mark RUNNING trial ``number`` FAIL with user attribute ``fail_reason``."""
-    from optuna.trial import TrialState
-
-    storage = study._storage
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-    if storage.get_trial(trial_id).state != TrialState.RUNNING:
-        return
-    storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
-
-
-def fail_stale_trials(study: "optuna.Study", reason: str = STALE_REASON) -> int:
-    """Fail every RUNNING trial of the study (left by a driver that was killed); returns how many."""
-    from optuna.trial import TrialState
-
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        fail_trial(study, trial.number, reason)
-    return len(stale)
