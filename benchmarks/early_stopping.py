@@ -71,12 +71,11 @@ def summary(outcome: Any) -> dict[str, Any]:
 
 def hypervolume(trials: list[Any], ref_psnr: float, ref_params: float) -> float:
     import numpy as np
-    from optuna._hypervolume import compute_hypervolume
+
+    from nas_sr.study import hypervolume as loss_hypervolume
 
     points = np.array([[-t.values[0], t.values[1]] for t in trials], dtype=float).reshape(-1, 2)
-    ref = np.array([-ref_psnr, ref_params])
-    points = points[np.all(points < ref, axis=1)]
-    return float(compute_hypervolume(points, ref)) if len(points) else 0.0
+    return loss_hypervolume(points, np.array([-ref_psnr, ref_params]))
 
 
 def main() -> None:

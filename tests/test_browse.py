@@ -240,6 +240,7 @@ def test_bulk_add_trials_equals_add_trials(tmp_path):
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 def test_import_esr_reference_study(shared, esr_table, tmp_path, cli):
     url = f"sqlite:///{tmp_path}/ref.db"
     table = str(shared / "esr" / "tests.pkl")

@@ -25,6 +25,7 @@ def test_released_weights_table(cli, shared):
     ("emt", 4, "EMT/EMT_LSR_x4.pth", 32.6391, 0.9003),    # inputs in [0, 255]
     ("pan", 2, "PAN/PANx2_DF2K.pth", 37.9999, 0.9605),    # a bare state_dict
 ])
+@pytest.mark.slow
 def test_authors_checkpoints_as_distributed(cli, shared, model, scale, file, psnr, ssim):
     status, out, err = cli("evaluate", "--model", model, "--scale", str(scale),
                            "--weights", str(shared / "weights" / file),

@@ -268,6 +268,7 @@ def test_parameter_counts_match_the_edge_sr_table(esr_table):
     ("vapsr-s", 3, 164_539, 16.63),  # the spec's fvcore figures at LR 427x240
     ("pan", 4, 272_419, 28.21),
 ])
+@pytest.mark.slow
 def test_model_info_of_a_preset_matches_the_papers_cost(cli, preset, scale, params, gflops):
     status, out, _ = cli("model", "info", preset, "--scale", str(scale), "--format", "json")
     data = json.loads(out)

@@ -102,6 +102,7 @@ branches:
 """
 
 
+@pytest.mark.slow
 def test_search_with_mo_asha(tmp_path, cli, bundled_crops):
     """Real tiny trainings on the grid of a 7-config space; MO-ASHA stops some at a rung."""
     import ray

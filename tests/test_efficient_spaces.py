@@ -77,6 +77,7 @@ def test_efficient_sr_mixes_edge_and_attention_families() -> None:
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))
+@pytest.mark.slow
 def test_sampled_configurations_build_and_run(name: str) -> None:
     optuna = pytest.importorskip("optuna")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -177,6 +178,7 @@ SEARCH_SETTINGS = {"max_steps": 2, "batch_size": 2, "patch_size": 12, "patches":
                    "resolution": [64, 64], "latency": False, "log_every": 1, "threads": 1}
 
 
+@pytest.mark.slow
 def test_search_over_efficient_sr(tmp_path: Path, bundled_crops) -> None:
     from optuna.trial import TrialState
 

@@ -43,6 +43,7 @@ def test_released_parameter_counts(scale):
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.slow
 def test_conv_matmul_flops_at_720p(scale):
     # torch's counter (conv/linear/matmul only) runs on meta tensors, so full size costs nothing.
     from torch.utils.flop_counter import FlopCounterMode
@@ -57,6 +58,7 @@ def test_conv_matmul_flops_at_720p(scale):
 
 @pytest.mark.parametrize("scale", [pytest.param(2, marks=pytest.mark.slow),
                                    pytest.param(3, marks=pytest.mark.slow), 4])
+@pytest.mark.slow
 def test_fvcore_flops_at_720p(scale):
     # A real forward pass at full size: window padding makes the count non-linear in the size.
     # Measured: x2 256.69 G, x3 116.17 G, x4 65.53 G, with 4.11 G (x4) of frozen shift convs.
@@ -65,6 +67,7 @@ def test_fvcore_flops_at_720p(scale):
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.slow
 def test_output_size_for_odd_inputs(scale):
     with torch.no_grad():
         out = emt(scale).eval()(torch.rand(1, 3, 61, 47) * 255)
@@ -145,6 +148,7 @@ def test_released_weights_load_strictly(shared, scale):
 @pytest.mark.shared
 @pytest.mark.parametrize("scale, dataset", [
     pytest.param(*key, marks=pytest.mark.slow) if key in SLOW else key for key in TARGETS])
+@pytest.mark.slow
 def test_released_weights_reproduce_psnr(shared, scale, dataset):
     from nas_sr.models.upscaler import torch_upscaler
     from nas_sr.protocol import evaluate_folder

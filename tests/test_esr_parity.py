@@ -89,6 +89,7 @@ def benchmark_images(shared):
 
 
 @pytest.mark.parametrize("model_id", list(REFERENCE_PSNR))
+@pytest.mark.slow
 def test_released_weights_reproduce_reference_psnr(shared, benchmark_images, model_id):
     config = config_from_esr_id(model_id)
     model = build_model(config)

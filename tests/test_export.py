@@ -35,6 +35,7 @@ def built(config, seed=0):
 
 @pytest.mark.parametrize("config", [ESR, VAPSR, SPAN, RLFN], ids=["esr-tm", "vapsr", "span", "rlfn"])
 @pytest.mark.parametrize("fmt", ["pth", "torchscript", "onnx"])
+@pytest.mark.slow
 def test_round_trip_matches_pytorch(tmp_path, config, fmt):
     if fmt == "onnx" and not HAS_ONNX:
         pytest.skip("onnx, onnxscript and onnxruntime are not installed (pip install 'nas-sr[export]')")

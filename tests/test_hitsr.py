@@ -83,6 +83,7 @@ def expected_flops(config: dict, width: int, height: int) -> int:
     pytest.param(small(variant="srf", scale=4, mlp_ratio=1.5), id="small-srf"),
     pytest.param({"family": "hitsr", "scale": 4, "variant": "sir"}, id="released-sir"),
 ])
+@pytest.mark.slow
 def test_fvcore_flops_follow_the_authors_op_count(config):
     # Small odd sizes exercise the padding; the released configs match the table at 720p (slow).
     config = canonical_config(config)

@@ -9,6 +9,7 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
+@pytest.mark.slow
 def test_explore_study_notebook_runs(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat", reason="needs the test extras (nbformat, nbclient, ipykernel)")
     nbclient = pytest.importorskip("nbclient", reason="needs the test extras (nbformat, nbclient, ipykernel)")

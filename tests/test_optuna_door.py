@@ -18,6 +18,8 @@ from nas_sr.study import _optuna
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 PACKAGE = Path(__file__).resolve().parents[1] / "nas_sr"
+#: Private attributes of Optuna's study, trial and storage objects that nas-sr reaches into (door only).
+PRIVATE_ATTRS = ("_storage", "_study_id", "_trial_id", "_backend")
 
 
 def _study(storage: str = "sqlite:///:memory:") -> optuna.Study:
@@ -69,6 +71,17 @@ def test_storage_of_and_study_id():
     assert isinstance(storage, optuna.storages.BaseStorage), _changed("optuna.Study._storage")
     sid = _optuna.study_id(study)
     assert storage.get_study_name_from_id(sid) == study.study_name, _changed("optuna.Study._study_id")
+
+
+def test_trial_id():
+    study = _study()
+    running = study.ask()
+    storage, sid = _optuna.storage_of(study), _optuna.study_id(study)
+    expected = storage.get_trial_id_from_study_id_trial_number(sid, running.number)
+    assert _optuna.trial_id(running) == expected, _changed("optuna.Trial._trial_id")
+    frozen = study.trials[0]
+    assert _optuna.trial_id(frozen) == storage.get_trial_id_from_study_id_trial_number(sid, 0), \
+        _changed("optuna.trial.FrozenTrial._trial_id")
 
 
 def test_rdb_backend_unwraps_optunas_cache_and_nas_srs_retries(tmp_path):
@@ -123,11 +136,11 @@ def _private_uses(path: Path) -> list[str]:
             if parts[0] == "optuna" and any(p.startswith("_") for p in parts[1:]):
                 out.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {name}")
                 break
-        if isinstance(node, ast.Attribute) and node.attr in ("_storage", "_study_id", "_backend"):
+        if isinstance(node, ast.Attribute) and node.attr in PRIVATE_ATTRS:
             out.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: .{node.attr}")
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
                 and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
-                and node.args[1].value in ("_storage", "_study_id", "_backend")):
+                and node.args[1].value in PRIVATE_ATTRS):
             out.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: getattr {node.args[1].value}")
     return out
 

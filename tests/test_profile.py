@@ -125,6 +125,7 @@ def test_profile_errors(tmp_path, cli, make_study):
         assert status == 2 and message in err and err.strip().count("\n") == 0, err
 
 
+@pytest.mark.slow
 def test_export_profile_merge_round_trip(tmp_path, cli, make_study):
     from nas_sr.browse.query import open_study
     from nas_sr.export import find_trial, trial_state_dict

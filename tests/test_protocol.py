@@ -96,6 +96,7 @@ PUBLISHED_BICUBIC = {  # PSNR (dB) x2/x3/x4, the standard table of the SR litera
 
 
 @pytest.mark.parametrize("dataset", list(PUBLISHED_BICUBIC))
+@pytest.mark.slow
 def test_published_bicubic_table(shared, dataset):
     for scale, published in zip((2, 3, 4), PUBLISHED_BICUBIC[dataset]):
         result = evaluate_folder(matlab_bicubic(scale), shared / "datasets" / dataset, scale, "y",

@@ -200,6 +200,7 @@ def _kill_leftovers(ray_dir: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the killed run's Ray processes")
+@pytest.mark.slow
 def test_resume_after_kill_9(data, tmp_path, cli):
     db, ray_dir = tmp_path / "db.sqlite", Path(f"/tmp/nsr-ray-{os.getpid()}")
     root = data["root"]
@@ -254,6 +255,7 @@ def test_resume_after_kill_9(data, tmp_path, cli):
     assert "Pareto front" in resumed.stdout and (tmp_path / "k_front.html").read_text().count("plotly") > 10
 
 
+@pytest.mark.slow
 def test_ctrl_c_fails_running_trials(data, tmp_path):
     db, root = tmp_path / "db.sqlite", data["root"]
     run = subprocess.Popen([sys.executable, "-m", "nas_sr", "search", "--space", str(root / "tiny.yaml"),

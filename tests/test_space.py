@@ -66,6 +66,7 @@ def test_cli_count(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == "1185\n"
 
 
+@pytest.mark.slow
 def test_cli_count_in_a_real_process() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "nas_sr", "space", "show", "search_spaces/edge_sr.yaml", "--count"],

@@ -283,6 +283,7 @@ SEARCH_SETTINGS = {"max_steps": 2, "batch_size": 2, "patch_size": 12, "patches":
                    "resolution": [64, 64], "latency": True, "latency_repeats": 1, "log_every": 1, "threads": 1}
 
 
+@pytest.mark.slow
 def test_six_trial_search_with_span_and_rlfn_records_and_exports_the_deploy_form(
         tmp_path: Path, bundled_crops, monkeypatch: pytest.MonkeyPatch) -> None:
     from optuna.trial import TrialState

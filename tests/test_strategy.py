@@ -72,6 +72,7 @@ def fake_trial(config, settings, data):
             "weights": buffer.getvalue()}
 
 
+@pytest.mark.slow
 def test_cost_aware_is_the_default_of_a_real_search(tmp_path):
     import ray
     from optuna.trial import TrialState

@@ -113,6 +113,7 @@ def test_two_validation_sets_also_give_their_mean(photos, small_val):
     {"family": "hitsr", "scale": 4, "variant": "srf", "embed_dim": 24, "n_groups": 1, "depth": 2,
      "num_heads": 2},
 ], ids=lambda c: c["family"])
+@pytest.mark.slow
 def test_attention_families_train_on_cpu(photos, small_val, config):
     result = run(photos, small_val, config, max_steps=40, lr=1e-3, patch_size=16, log_every=20)
     first, last = result.curve[0][2], result.curve[-1][2]
@@ -121,6 +122,7 @@ def test_attention_families_train_on_cpu(photos, small_val, config):
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.slow
 def test_mixed_precision_trains_as_well_as_fp32(photos, small_val, precision):
     # autocast runs on CPU too, so the GPU code path is exercised here (GPUs add fused kernels only)
     full = run(photos, small_val, max_steps=200, patches=512)
@@ -338,6 +340,7 @@ def test_result_is_plain_data():
     ({"family": "span", "scale": 4}, "weights/SPAN/team38_span_ch28_slim.pth", 31.7395),
     ({"family": "rlfn", "scale": 4}, "weights/RLFN/team00_rlfn.pth", 32.0977),  # pixels in [0, 255]
 ])
+@pytest.mark.slow
 def test_init_weights_starts_from_released_weights(shared, photos, config, file, psnr):
     from nas_sr.data import load_folder
 

@@ -38,6 +38,7 @@ def test_bicubic_baseline_of_the_bundled_photos(val_photos):
 
 
 @pytest.mark.parametrize("width1, width2", [(9, 9), (6, 9)])
+@pytest.mark.slow
 def test_espcn_with_few_first_layer_filters_beats_bicubic(photos, val_photos, width1, width2):
     config = {"family": "espcn", "scale": 2, "color": "y", "width1": width1, "width2": width2}
     result = train(config, photos, {"val": val_photos},

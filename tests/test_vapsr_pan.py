@@ -31,6 +31,7 @@ def test_released_parameter_counts(preset: str, scale: int) -> None:
 
 
 @pytest.mark.parametrize("preset, scale", list(RELEASED))
+@pytest.mark.slow
 def test_fvcore_flops_at_720p(preset: str, scale: int) -> None:
     # Every counted op (conv, LayerNorm, interpolation) costs the same per pixel, so the count on a
     # 1/8-size input scaled by the pixel ratio equals the full 720p count (the spec's LR sizes

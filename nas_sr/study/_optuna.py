@@ -94,6 +94,15 @@ def study_id(study: "optuna.Study") -> int:
         raise OptunaChanged(f"optuna.Study has no _study_id any more; tested with optuna {TESTED}") from None
 
 
+def trial_id(trial: Any) -> int:
+    """A trial's id in its storage (``Trial._trial_id``, ``FrozenTrial._trial_id``), as the storage's
+    own methods (``set_trial_user_attr``...) take it."""
+    try:
+        return int(trial._trial_id)
+    except AttributeError:
+        raise OptunaChanged(f"{type(trial).__name__} has no _trial_id any more; tested with optuna {TESTED}") from None
+
+
 def rdb_backend(study: "optuna.Study") -> Any:
     """The study's ``RDBStorage`` under Optuna's cache (``_CachedStorage._backend``) and nas-sr's
     retrying wrapper, or None for other storages (journal, in-memory)."""
