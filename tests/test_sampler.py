@@ -71,10 +71,20 @@ def test_optimize_proposes_distinct_configs_first_by_design_then_by_the_model():
         config = SYNTHETIC.suggest(trial)
         return synthetic_psnr(config, sampler.cost_fn(config)["params"])
 
+    proposed = []
+    propose = sampler.strategy.propose
+
+    def spy(study, known):  # what the strategy proposed, to compare with what the objective got
+        proposal = propose(study, known)
+        proposed.append(proposal.params)
+        return proposal
+
+    sampler.strategy.propose = spy
     study = optuna.create_study(directions=sampler.directions, sampler=sampler)
     study.optimize(objective, n_trials=12)
     trials = study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 12
+    assert [t.params for t in trials] == proposed  # every parameter the objective asked: the proposal's
     assert len(set(keys(sampler, trials))) == 12
     proposals = [t.user_attrs["proposal"] for t in trials]
     design = proposals.index("expected HV improvement")
@@ -218,6 +228,19 @@ def test_the_sampler_pickles_midway_and_goes_on():
     study.sampler = pickle.loads(pickle.dumps(sampler))
     study.optimize(objective, n_trials=3)
     assert len(set(keys(sampler, study.trials))) == 7
+
+
+def test_a_study_in_a_database_continues_with_a_new_sampler(tmp_path):
+    storage = f"sqlite:///{tmp_path}/study.db"
+    objective = lambda t: 30 + 0.1 * TINY.suggest(t)["width2"] + 0.05 * TINY.suggest(t)["width1"]  # noqa: E731
+    first = CostAwareSampler(TINY, ["psnr", "params"], seed=0)
+    optuna.create_study(storage=storage, study_name="s", directions=first.directions, sampler=first).optimize(
+        objective, n_trials=4)
+    second = CostAwareSampler(TINY, ["psnr", "params"], seed=0)  # another process, the same study
+    study = optuna.load_study(storage=storage, study_name="s", sampler=second)
+    study.optimize(objective, n_trials=3)
+    assert len(set(keys(second, study.trials))) == 7
+    assert study.trials[-1].user_attrs["proposal"] == "expected HV improvement"  # recorded in the database
 
 
 def test_a_constraint_on_a_known_cost_keeps_candidates_out():

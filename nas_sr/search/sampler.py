@@ -88,15 +88,20 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
     directions, in order), or the values of all objectives in order; either works. Each proposed
     trial records why as user attributes: ``proposal`` (``initial design`` or ``expected HV
     improvement``), then ``predicted_objective``, ``predicted_mean``, ``predicted_std`` and
-    ``acquisition``. One sampler serves one study. When every candidate has been tried the study
+    ``acquisition``. RUNNING and WAITING trials' configurations are taken (concurrent workers never
+    repeat one); a FAIL trial counts as trained at the worst value seen (censored) and is not
+    proposed again. One sampler serves one study. When every candidate has been tried the study
     stops (as Optuna's ``GridSampler`` does); a trial asked after that is sampled at random.
+
+    :meth:`front`, :meth:`all_values` and :meth:`config` read the results in the front's terms;
+    :meth:`define_by_run` is the space as Ray Tune's ``OptunaSearch`` takes it.
     """
 
-    def __init__(self, space: "SearchSpace | str | os.PathLike[str]", objectives: Sequence[str | Objective] | str
-                 = ("psnr", "params"), *, cost_fn: Callable[[Mapping[str, Any]], Mapping[str, float]] | None = None,
-                 seed: int = 0, n_trials: int | None = None, constraints: Sequence[str | Constraint] = (),
-                 front_tolerance: float = 0.0,
-                 independent_sampler: optuna.samplers.BaseSampler | None = None) -> None:
+    def __init__(self, space: "SearchSpace | str | os.PathLike[str]",
+                 objectives: Sequence[str | Objective] | str = ("psnr", "params"), *,
+                 cost_fn: Callable[[Mapping[str, Any]], Mapping[str, float]] | None = None, seed: int = 0,
+                 n_trials: int | None = None, constraints: Sequence[str | Constraint] = (),
+                 front_tolerance: float = 0.0, independent_sampler: optuna.samplers.BaseSampler | None = None) -> None:
         from nas_sr.search.cost_aware import CostAwareStrategy
         from nas_sr.space import SearchSpace, load_space
 
