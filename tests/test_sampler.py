@@ -181,7 +181,7 @@ def test_all_values_or_trained_values_and_a_clear_error_otherwise(tmp_path):
     assert len(set(keys(sampler, study.trials))) == 6
     assert study.trials[-1].user_attrs["proposal"] == "expected HV improvement"
     # the default counting is the search's own: FLOPs only when an objective or constraint names them
-    from nas_sr.search.driver import candidate_cost_fn
+    from nas_sr.search.candidates import candidate_cost_fn
 
     config = TINY.suggest(study.trials[0])
     assert sampler.cost_fn(config) == candidate_cost_fn({"cost_cache": tmp_path / "c.json"})(config)

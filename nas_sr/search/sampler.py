@@ -43,7 +43,7 @@ _TAKEN = (TrialState.RUNNING, TrialState.WAITING, TrialState.PRUNED, TrialState.
 
 class NasSrCosts:
     """nas-sr's own count of a candidate's costs before training, the one ``nas-sr search`` uses
-    (:func:`nas_sr.search.driver.candidate_cost_fn`): ``params`` of the deployed model and, with
+    (:func:`nas_sr.search.candidates.candidate_cost_fn`): ``params`` of the deployed model and, with
     ``flops``, its multiply-adds for an output of ``resolution``. Picklable (Ray Tune saves its
     searcher, sampler included)."""
 
@@ -54,7 +54,7 @@ class NasSrCosts:
 
     def __call__(self, config: Mapping[str, Any]) -> dict[str, float]:
         if self._fn is None:
-            from nas_sr.search.driver import candidate_cost_fn
+            from nas_sr.search.candidates import candidate_cost_fn
 
             self._fn = candidate_cost_fn({"resolution": self.resolution, "cost_cache": self.cost_cache},
                                          flops=self.flops)
@@ -163,7 +163,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
     def front(self, study: optuna.Study) -> list[FrozenTrial]:
         """The COMPLETE trials on the Pareto front of all objectives (costs counted), by number;
         with ``front_tolerance``, near-ties in PSNR stay as ``nas-sr search`` reports them."""
-        from nas_sr.search.report import margins, non_dominated
+        from nas_sr.study import margins, non_dominated
 
         trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if self._key(t.params)]
         keep = non_dominated([self.all_values(t) for t in trials], [o.direction for o in self.objectives],
@@ -185,8 +185,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        from nas_sr.search.record import set_attrs
         from nas_sr.search.strategy import SpaceExhausted
+        from nas_sr.study import write_sampled_attrs
 
         if not search_space:
             return {}
@@ -202,7 +202,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             key = self._key(proposal.params)
             self._pending[trial.number] = (key or "", dict(proposal.params))
         if proposal.user_attrs:
-            set_attrs(_FrozenTrialAttrs(study, trial), proposal.user_attrs)
+            write_sampled_attrs(study, trial, proposal.user_attrs)
         return {k: v for k, v in proposal.params.items() if k in search_space}
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
@@ -359,18 +359,6 @@ def _with(trial: FrozenTrial, key: str, values: list[float], censored: bool = Fa
                                     system_attrs=trial.system_attrs)
     out.number = trial.number
     return out
-
-
-class _FrozenTrialAttrs:
-    """:func:`nas_sr.search.record.set_attrs`'s handle on a trial the sampler holds frozen: Optuna
-    hands samplers a ``FrozenTrial``, and its samplers write to the trial through the study's
-    storage (the one use of Optuna's private attributes here)."""
-
-    def __init__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self._storage, self._trial_id = study._storage, trial._trial_id
-
-    def set_user_attr(self, key: str, value: Any) -> None:
-        self._storage.set_trial_user_attr(self._trial_id, key, value)
 
 
 class _Memo:

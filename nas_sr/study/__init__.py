@@ -43,6 +43,7 @@ _LAZY = {
     "read_record": "nas_sr.study.record",
     "write_attrs": "nas_sr.study.record",
     "write_finished_attrs": "nas_sr.study.record",
+    "write_sampled_attrs": "nas_sr.study.record",
     "require_sql": "nas_sr.study.record",
     "fail_trial": "nas_sr.study.record",
     "fail_stale_trials": "nas_sr.study.record",

@@ -114,6 +114,16 @@ def write_attrs(target: Any, attrs: Mapping[str, Any]) -> None:
         target.set_user_attr(key, value)
 
 
+def write_sampled_attrs(study: "optuna.Study", trial: "FrozenTrial", attrs: Mapping[str, Any]) -> None:
+    """Set user attributes on a running trial a sampler holds frozen: Optuna hands samplers a
+    ``FrozenTrial``, and its own samplers write to the trial through the study's storage."""
+    from nas_sr.study._optuna import storage_of, trial_id
+
+    storage, number = storage_of(study), trial_id(trial)
+    for key, value in attrs.items():
+        storage.set_trial_user_attr(number, key, value)
+
+
 def fail_trial(study: "optuna.Study", number: int, reason: str) -> None:
     """Mark RUNNING trial ``number`` FAIL with user attribute ``fail_reason``."""
     from optuna.trial import TrialState
