@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from nas_sr.search.constraints import Constraint, parse_constraint
+from nas_sr.search.device_latency import device_models, predicted_attrs, with_predictions
 from nas_sr.search.early_stopping import record_pruned
 from nas_sr.search.early_stopping import trial_settings as es_settings
 from nas_sr.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
@@ -285,11 +286,12 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     total = opts.space.count() if finite else None
     settings = {"seed": opts.seed, **opts.settings}
     settings.setdefault("threads", max(1, int(opts.cpus_per_trial)))
+    devices = device_models(study, objectives, constraints, settings, opts.space, opts.seed)  # latency_ms@LABEL
     strategy = make_strategy(opts.sampler, opts.space, objectives, seed=opts.seed, trials=opts.trials,
                              constraints=constraints,
                              front_tolerance=float(study.user_attrs.get("front_tolerance", 0.0)),
-                             cost_fn=candidate_cost_fn(settings, flops="flops" in {o.key for o in objectives}
-                                                       | {c.objective.key for c in constraints}))
+                             cost_fn=with_predictions(candidate_cost_fn(settings, flops="flops" in {
+                                 o.key for o in objectives} | {c.objective.key for c in constraints}), devices))
     study.sampler = strategy.sampler()
     data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
     timeout = opts.trial_timeout if opts.trial_timeout is not None else default_trial_timeout(settings)
@@ -356,6 +358,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
                 asked.discard(trial.number)
                 continue
             if result.get("state") == "complete":
+                result = {**result, "predicted": predicted_attrs(devices, config)}
                 reason = record_complete(study, trial, config, result, objectives, constraints, store_dir)
             else:
                 reason = result.get("reason", "unknown failure")

@@ -33,6 +33,7 @@ def record_complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any]
     if latency:
         attrs.update(latency_ms=latency["median_ms"], latency_iqr_ms=latency["iqr_ms"],
                      device=device_text(latency["device"]))
+    attrs.update(result.get("predicted") or {})  # latency predicted on device labels (search.device_latency)
     curve = result.get("curve") or []
     if result.get("rung_values"):  # early stopping: the values at each rung it passed
         attrs["rung_values"] = result["rung_values"]
