@@ -130,7 +130,7 @@ def test_profile_refits_the_prediction_of_a_device_objective(tmp_path, esr_table
     from nas_sr.models.esr_ids import config_from_esr_id
     from nas_sr.models.registry import config_key
     from nas_sr.profile import ProfileSettings, profile_study
-    from nas_sr.profile.predicted import refresh_predictions
+    from nas_sr.profile.predicted import informative_trials, refresh_predictions
 
     source = _measurement_file(tmp_path / "rpi.csv", esr_table, MEASURED_IDS[:4])
     url = f"sqlite:///{tmp_path}/study.db"
@@ -153,12 +153,17 @@ def test_profile_refits_the_prediction_of_a_device_objective(tmp_path, esr_table
     assert all(a["latency_pred_sd_ms@rpi"] > 0 for a in before.values())
     # Two trials measured on "the device" (here: this CPU, tiny output) and written as profile rpi:
     # the predictor refits with 4 + 2 measurements and every trial's prediction is rewritten.
+    chosen = informative_trials(study, "rpi", 2)  # what nas-sr profile --trials informative:2 measures
+    assert len({t.number for t in chosen}) == 2
     settings = ProfileSettings(resolution=(64, 64), repeats=1, warmup=0, label="rpi")
-    profile_study(study, url, study.get_trials()[:2], settings)
+    profile_study(study, url, chosen, settings)
     after = attrs()
     assert {a["latency_pred_n@rpi"] for a in after.values()} == {6}
     assert [after[n]["latency_pred_ms@rpi"] != before[n]["latency_pred_ms@rpi"] for n in after] == [True] * 4
-    assert "latency_ms@rpi" in after[0] and "latency_ms@rpi" not in after[3]
+    assert sorted(n for n, a in after.items() if "latency_ms@rpi" in a) == sorted(t.number for t in chosen)
+    fresh = optuna.load_study(study_name="s", storage=url)
+    rest = {t.number for t in informative_trials(fresh, "rpi", 4)}  # the measured ones are not asked again
+    assert rest == set(after) - {t.number for t in chosen}
     assert refresh_predictions(study, "other") == 0  # not an objective of the study: nothing written
 
 

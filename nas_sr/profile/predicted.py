@@ -190,6 +190,21 @@ def suggest(space: "SearchSpace", k: int, measured: Sequence[str] = (), seed: in
     return [pool[i].key for i in select(pool, k, measured=done, seed=seed)]
 
 
+def informative_trials(study: "optuna.Study", label: str, k: int, seed: int = 0) -> list[Any]:
+    """The ``k`` COMPLETE trials of ``study`` to measure next on ``label``: the most informative for
+    its predictor (:func:`nas_sr.cost.predictor.select`), those already measured excluded."""
+    from optuna.trial import TrialState
+
+    from nas_sr.cost.predictor import select
+
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if isinstance(t.user_attrs.get("config"), str)]
+    measured, _ = study_measurements(study, label)
+    pool = [candidate(json.loads(t.user_attrs["config"])) for t in trials]
+    done = [i for i, t in enumerate(trials) if t.user_attrs["config"] in measured]
+    return [trials[i] for i in select(pool, k, measured=done, seed=seed)]
+
+
 def refresh_predictions(study: "optuna.Study", label: str) -> int:
     """Refit ``label``'s predictor to the study's measurements (and the search's measurement file,
     recorded in its settings) and rewrite every COMPLETE trial's prediction; returns how many trials
