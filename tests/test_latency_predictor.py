@@ -1,6 +1,6 @@
 """Device latency predicted from a few measurements: kernel costs, the predictor against the edge-SR
 table, its uncertainty and choice of models, the search objective latency_ms@LABEL, the refit after a
-profile."""
+profile. Tests that read the edge-SR table skip, saying why, without ../shared (NAS_SR_SHARED)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def test_kernel_costs_count_the_multiply_adds_fvcore_counts():
     assert tm.deconv_macs == 0 and tm.shuffle_bytes > 0 and tm.pointwise_bytes > 0  # softmax, mul, sum
 
 
+@pytest.mark.shared
 def test_predictor_from_ten_table_models_ranks_the_rest(table_x2):
     from nas_sr.cost.predictor import select
 
@@ -71,6 +72,7 @@ def test_predictor_from_ten_table_models_ranks_the_rest(table_x2):
         assert rho >= rho_min and mape <= mape_max, (device, rho, mape)
 
 
+@pytest.mark.shared
 def test_uncertainty_is_larger_away_from_the_measured_models(table_x2):
     import numpy as np
 
@@ -87,6 +89,7 @@ def test_uncertainty_is_larger_away_from_the_measured_models(table_x2):
     assert rel["far"] > 2 * rel["near"], rel
 
 
+@pytest.mark.shared
 def test_selection_spans_the_space_and_beats_the_first_k(table_x2):
     from nas_sr.cost.predictor import select
 
@@ -122,6 +125,7 @@ def test_objective_latency_at_a_device_is_the_prediction():
         parse_objectives("latency_ms@my pi", ["val"])
 
 
+@pytest.mark.shared
 def test_profile_refits_the_prediction_of_a_device_objective(tmp_path, esr_table):
     import warnings
 
@@ -182,6 +186,7 @@ def test_too_few_measurements_name_the_models_to_measure(tmp_path):
     assert str(info.value).count('"family":"esr-max"') == 10
 
 
+@pytest.mark.shared
 @pytest.mark.slow  # starts Ray
 def test_search_on_predicted_device_latency(tmp_path, esr_table, bundled_crops):
     import ray
