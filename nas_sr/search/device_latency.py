@@ -29,7 +29,8 @@ def device_models(study: "optuna.Study", objectives: Sequence["Objective"], cons
 
     names = [o.name for o in objectives] + [c.objective.name for c in constraints]
     labels = dict.fromkeys(device_labels(names))
-    sources = settings.get("device_latency") or {}
+    # A continued search without --device-latency keeps the file its study was started with.
+    sources = settings.get("device_latency") or (study.user_attrs.get("settings") or {}).get("device_latency") or {}
     unknown = set(sources) - set(labels)
     if unknown:
         raise ValueError(f"--device-latency for {', '.join(sorted(unknown))}: no objective or constraint "
