@@ -63,4 +63,7 @@ def run(args: argparse.Namespace) -> int:
           f"{settings.device}, {settings.dtype}, output {args.resolution}):", flush=True)
     done = profile_study(study, args.storage, trials, settings, on_trial=show)
     print(f"recorded {keys['median']} (+ IQR, CV, device) on {len(done)} trial(s)")
+    if f"latency_ms@{label}" in (study.metric_names or []):
+        print(f"objective latency_ms@{label}: predictor refitted, latency_pred_ms@{label} rewritten on the COMPLETE "
+              "trials")
     return 0

@@ -110,7 +110,8 @@ def profile_study(study: "optuna.Study", storage_url: str, trials: Sequence["Fro
                   on_trial: Callable[["FrozenTrial", dict[str, Any]], None] | None = None) -> dict[int, dict[str, Any]]:
     """Measure ``trials`` and write their attributes onto them (one transaction at the end), then
     refit the study's predicted ``latency_ms@LABEL`` if it has one
-    (:func:`~nas_sr.profile.predicted.refresh_predictions`); returns ``{trial number: attributes}``. ``on_trial`` sees each trial's attributes as measured."""
+    (:func:`~nas_sr.profile.predicted.refresh_predictions`); returns ``{trial number: attributes}``.
+    ``on_trial`` sees each trial's attributes as measured."""
     from nas_sr.cost.latency import describe_device
     from nas_sr.profile.predicted import refresh_predictions
     from nas_sr.profile.record import rdb_storage, set_finished_user_attrs
