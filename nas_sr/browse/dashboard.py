@@ -33,6 +33,27 @@ COST_KEYS = ("params", "flops", "resolution", "latency_ms", "latency_iqr_ms", "d
 _ARTIFACT_ID = re.compile(r"^[0-9a-fA-F-]{8,64}$")
 
 
+def device_latencies(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Per device label, the measured ``latency_ms@LABEL`` and beside it the predicted one
+    (``latency_pred_ms@LABEL`` as "mean ± sd (n measured)").
+
+    >>> device_latencies({"latency_ms@rpi": 9.5, "latency_pred_ms@rpi": 10.0, "latency_pred_sd_ms@rpi": 1.2,
+    ...                   "latency_pred_n@rpi": 10, "latency_ms@x86": 2.0})
+    {'latency_ms@rpi': 9.5, 'latency_pred_ms@rpi': '10 ± 1.2 (10 measured)', 'latency_ms@x86': 2.0}
+    """
+    out: dict[str, Any] = {}
+    labels = sorted({k.partition("@")[2] for k in attrs if k.startswith(("latency_ms@", "latency_pred_ms@"))})
+    for label in labels:
+        if f"latency_ms@{label}" in attrs:
+            out[f"latency_ms@{label}"] = attrs[f"latency_ms@{label}"]
+        mean = attrs.get(f"latency_pred_ms@{label}")
+        if isinstance(mean, (int, float)):
+            sd, n = attrs.get(f"latency_pred_sd_ms@{label}"), attrs.get(f"latency_pred_n@{label}")
+            out[f"latency_pred_ms@{label}"] = (f"{mean:.4g}" + (f" ± {sd:.2g}" if isinstance(sd, (int, float)) else "")
+                                               + (f" ({n} measured)" if n is not None else ""))
+    return out
+
+
 class Dashboard:
     """One study (and optionally a reference study) served read-only."""
 
@@ -123,7 +144,8 @@ class Dashboard:
                 "columns": [{"key": c, "name": self.objective(c).name, "direction": self.objective(c).direction}
                             for c in numeric],
                 "families": self.families(), "scales": self.scales(),
-                "latency": [c for c in numeric if c == "latency_ms" or c.startswith("latency_ms@")],
+                "latency": [c for c in numeric
+                            if c == "latency_ms" or c.startswith(("latency_ms@", "latency_pred_ms@"))],
                 "x": x.key if x.key in numeric else (numeric[:1] or [""])[0],
                 "y": y.key if y.key in numeric else (numeric[1:2] or [""])[0],
                 "reference": self.reference.name if self.reference is not None else None}
@@ -309,7 +331,7 @@ class Dashboard:
         attrs = self.trial_attrs(number)
         config = _config(attrs.get("config"))
         costs = {k: attrs[k] for k in COST_KEYS if k in attrs}
-        costs.update({k: v for k, v in sorted(attrs.items()) if k.startswith("latency_ms@")})
+        costs.update(device_latencies(attrs))
         metrics = {k: v for k, v in sorted(attrs.items()) if k.startswith(("psnr_", "ssim_"))}
         curve = [list(p) for p in attrs.get("curve") or [] if isinstance(p, (list, tuple)) and len(p) >= 2]
         out: dict[str, Any] = {"number": number, "state": attrs["state"], "family": attrs.get("family"),

@@ -149,7 +149,8 @@ async function start() {{
   $("x").value = given.get("x") || info.x; $("y").value = given.get("y") || info.y; $("z").value = given.get("z") || "";
   if (info.latency.length > 1) {{
     $("latency-box").hidden = false;
-    for (const c of info.latency) option($("latency"), c, c === "latency_ms" ? "as measured (latency_ms)" : c.slice(11));
+    for (const c of info.latency) option($("latency"), c, c === "latency_ms" ? "as measured (latency_ms)"
+      : c.startsWith("latency_pred_ms@") ? c.slice(16) + " (predicted)" : c.slice(11));
     $("latency").addEventListener("change", latencyChanged);
   }}
   checkboxes($("families"), "family", info.families);

@@ -222,10 +222,22 @@ def top_trials(frame: "pd.DataFrame", objectives: Sequence[Objective], front: Se
     data.insert(0, "pareto", data.index.isin(list(front)))
     if y.key in data:
         data = data.sort_values(["pareto", y.key], ascending=[False, y.direction == "minimize"])
-    keep = ["pareto", "family", "scale", *[o.key for o in objectives], "params", "flops", "latency_ms", "device",
-            "steps", "seconds", "config"]
+    keep = ["pareto", "family", "scale", *[k for o in objectives for k in _beside(o.key)], "params", "flops",
+            "latency_ms", "device", "steps", "seconds", "config"]
     cols = list(dict.fromkeys(c for c in keep if c in data))
     return data[cols].head(n)
+
+
+def _beside(key: str) -> list[str]:
+    """An objective's column, and for a predicted device latency its sd and the measured value beside it.
+
+    >>> _beside("latency_pred_ms@rpi")
+    ['latency_pred_ms@rpi', 'latency_pred_sd_ms@rpi', 'latency_ms@rpi']
+    """
+    if key.startswith("latency_pred_ms@"):
+        label = key.partition("@")[2]
+        return [key, f"latency_pred_sd_ms@{label}", f"latency_ms@{label}"]
+    return [key]
 
 
 def build_report(view: StudyView, x: "str | None" = None, y: "str | None" = None,

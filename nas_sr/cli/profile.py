@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cpu-path", default="default", help="CPU convolution path of the torch backend: default "
                    "(torch's choice, oneDNN on x86) or native (oneDNN off: ATen's im2col + GEMM kernels, which "
                    "rank edge-SR models as a Raspberry Pi 400 does) (default: default)")
-    p.add_argument("--trials", default="pareto", help="pareto, all (COMPLETE) or ID,ID,... (default pareto)")
+    p.add_argument("--trials", default="pareto", help="pareto, all (COMPLETE), ID,ID,... or informative:K (the K "
+                   "trials that teach the label's latency predictor most, those measured skipped) (default pareto)")
     p.add_argument("--label", help="device label in the attribute names, e.g. rpi4-fp32 (default "
                    "DEVICE-DTYPE, -ort for onnxruntime, -native for --cpu-path native)")
     p.add_argument("--repeats", type=int, default=10, help="timed passes (default 10)")
@@ -44,7 +45,12 @@ def run(args: argparse.Namespace) -> int:
     label = settings.name
     keys = profile_keys(label)
     study = load_existing_study(args.study, args.storage)
-    trials = select_trials(study, args.trials)
+    if args.trials.startswith("informative:") and args.trials.partition(":")[2].isdigit():
+        from nas_sr.search.predicted import informative_trials
+
+        trials = informative_trials(study, label, int(args.trials.partition(":")[2]))
+    else:
+        trials = select_trials(study, args.trials)
     if not trials:
         raise ValueError(f"study {args.study!r} has no COMPLETE trials to profile (--trials {args.trials})")
 
@@ -57,4 +63,7 @@ def run(args: argparse.Namespace) -> int:
           f"{settings.device}, {settings.dtype}, output {args.resolution}):", flush=True)
     done = profile_study(study, args.storage, trials, settings, on_trial=show)
     print(f"recorded {keys['median']} (+ IQR, CV, device) on {len(done)} trial(s)")
+    if f"latency_ms@{label}" in (study.metric_names or []):
+        print(f"objective latency_ms@{label}: predictor refitted, latency_pred_ms@{label} rewritten on the COMPLETE "
+              "trials")
     return 0

@@ -69,8 +69,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="training precision: fp32, or autocast mixed precision (default fp32)")
     p.add_argument("--objectives", help=f"comma-separated, from psnr[@SET], ssim[@SET] (@mean: the mean over two "
-                   f"or more --val sets), latency_ms, params, flops "
+                   f"or more --val sets), latency_ms, params, flops, latency_ms@DEVICE (predicted on a device "
+                   f"from its measurements: nas-sr profile --label DEVICE, or --device-latency) "
                    f"(default {DEFAULT_OBJECTIVES})")
+    p.add_argument("--device-latency", action="append", default=[], metavar="DEVICE=FILE.csv",
+                   help="measured latencies on DEVICE (columns latency_ms and config JSON or model_id) that fit "
+                   "the predictor of objective latency_ms@DEVICE, with the study's own latency_ms@DEVICE "
+                   "(repeatable)")
     p.add_argument("--front-tolerance", type=nonnegative_float, default=0.05, metavar="DB",
                    help="report the front with its uncertainty: keep trials whose PSNR falls short of a "
                    "dominating trial's by at most this many dB (default 0.05, about brief training's "
@@ -138,6 +143,12 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--constraint {text!r} names reference {reference!r}: "
                              f"add --reference {reference}=WEIGHTS")
     resolution = parse_resolution(args.resolution)
+    device_latency = {}
+    for text in args.device_latency:
+        label, _, path = text.partition("=")
+        if not path or not Path(path).is_file():
+            raise ValueError(f"--device-latency {text!r}: expected DEVICE=FILE.csv with an existing file")
+        device_latency[label] = str(Path(path).resolve())
     from nas_sr.search.early_stopping import EarlyStopping
     from nas_sr.train.settings import TrainSettings
 
@@ -167,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
                 "device": args.device,
                 "precision": args.precision,
                 "resolution": list(resolution), "latency_repeats": args.latency_repeats}
+    if device_latency:
+        settings["device_latency"] = device_latency
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = 1.0 / args.workers if args.device.startswith("cuda") else 0.0

@@ -104,6 +104,7 @@ def _only_study(url: str, path: Path) -> str:
 def merge_study(path: str | Path, into: str, study: str | None = None) -> MergeReport:
     """Write the profile attributes of the exported study file ``path`` onto the matching trials
     of study ``study`` (default: the one it was exported from) in storage ``into``."""
+    from nas_sr.search.predicted import refresh_predictions
     from nas_sr.profile.record import is_profile_key
     from nas_sr.study.record import write_finished_attrs
     from nas_sr.study.storage import load_existing_study
@@ -138,4 +139,6 @@ def merge_study(path: str | Path, into: str, study: str | None = None) -> MergeR
             report.unchanged.append(number)
     if updates:
         write_finished_attrs(target, updates)
+        for label in sorted({k.partition("@")[2] for attrs in updates.values() for k in attrs}):
+            refresh_predictions(target, label)  # a latency_ms@LABEL objective's predictor refits
     return report

@@ -108,9 +108,12 @@ def profile_attrs(trial: "FrozenTrial", storage_url: str, settings: ProfileSetti
 def profile_study(study: "optuna.Study", storage_url: str, trials: Sequence["FrozenTrial"],
                   settings: ProfileSettings,
                   on_trial: Callable[["FrozenTrial", dict[str, Any]], None] | None = None) -> dict[int, dict[str, Any]]:
-    """Measure ``trials`` and write their attributes onto them (one transaction at the end);
-    returns ``{trial number: attributes}``. ``on_trial`` sees each trial's attributes as measured."""
+    """Measure ``trials`` and write their attributes onto them (one transaction at the end), then
+    refit the study's predicted ``latency_ms@LABEL`` if it has one
+    (:func:`~nas_sr.search.predicted.refresh_predictions`); returns ``{trial number: attributes}``.
+    ``on_trial`` sees each trial's attributes as measured."""
     from nas_sr.cost.latency import describe_device
+    from nas_sr.search.predicted import refresh_predictions
     from nas_sr.study.record import require_sql, write_finished_attrs
 
     require_sql(study)  # refuse a journal storage before measuring anything
@@ -124,4 +127,5 @@ def profile_study(study: "optuna.Study", storage_url: str, trials: Sequence["Fro
         if on_trial is not None:
             on_trial(trial, attrs)
     write_finished_attrs(study, out)
+    refresh_predictions(study, settings.name)  # a latency_ms@LABEL objective's predictor refits
     return out

@@ -7,39 +7,13 @@ model; journal storages are refused, naming the way round: export to SQLite, pro
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
-from nas_sr.study.record import require_sql, write_finished_attrs
+# The names are the trial record's (nas_sr.study.record); these are their names in nas_sr.profile.
+from nas_sr.study.record import PROFILE_PREFIXES, check_label, profile_keys, require_sql, write_finished_attrs
 
-#: Attribute-name prefixes of a profile; the device label follows.
-PROFILE_PREFIXES = ("latency_ms@", "latency_iqr_ms@", "latency_cv@", "latency_device@")
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def check_label(label: str) -> str:
-    """``label`` when usable in attribute names (letters, digits, ``.``, ``_``, ``-``); else ValueError.
-
-    >>> check_label("rpi4-fp32")
-    'rpi4-fp32'
-    >>> check_label("my pi")
-    Traceback (most recent call last):
-    ...
-    ValueError: --label 'my pi': use letters, digits, '.', '_' and '-' only (e.g. rpi4-fp32)
-    """
-    if not _LABEL.match(label):
-        raise ValueError(f"--label {label!r}: use letters, digits, '.', '_' and '-' only (e.g. rpi4-fp32)")
-    return label
-
-
-def profile_keys(label: str) -> dict[str, str]:
-    """The attribute names of one device label.
-
-    >>> profile_keys("rpi4")["median"]
-    'latency_ms@rpi4'
-    """
-    return dict(zip(("median", "iqr", "cv", "device"), (p + label for p in PROFILE_PREFIXES)))
-
+__all__ = ["PROFILE_PREFIXES", "check_label", "profile_keys", "is_profile_key", "profile_labels",
+           "rdb_storage", "set_finished_user_attrs"]
 
 def is_profile_key(key: str) -> bool:
     return key.startswith(PROFILE_PREFIXES)

@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 from nas_sr.search.candidates import CANDIDATE_LR_SIDE, candidate_cost_fn
 from nas_sr.search.constraints import Constraint, parse_constraint
+from nas_sr.search.device_latency import device_models, predicted_attrs, with_predictions
 from nas_sr.search.early_stopping import prepare as prepare_early_stopping
 from nas_sr.search.early_stopping import record_pruned
 from nas_sr.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
@@ -104,11 +105,12 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     finite = all(b.size() is not None for b in opts.space.branches)
     total = opts.space.count() if finite else None
     settings = worker_settings.raw
+    devices = device_models(study, objectives, constraints, settings, opts.space, opts.seed)  # latency_ms@LABEL
     strategy = make_strategy(opts.sampler, opts.space, objectives, seed=opts.seed, trials=opts.trials,
                              constraints=constraints,
                              front_tolerance=float(study.user_attrs.get("front_tolerance", 0.0)),
-                             cost_fn=candidate_cost_fn(settings, flops="flops" in {o.key for o in objectives}
-                                                       | {c.objective.key for c in constraints}))
+                             cost_fn=with_predictions(candidate_cost_fn(settings, flops="flops" in {
+                                 o.key for o in objectives} | {c.objective.key for c in constraints}), devices))
     study.sampler = strategy.sampler()
     data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
     timeout = opts.trial_timeout if opts.trial_timeout is not None else default_trial_timeout(settings)
@@ -174,7 +176,8 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
                 asked.discard(trial.number)
                 continue
             if result.state == "complete":
-                reason = record_complete(study, trial, config, result, objectives, constraints, store_dir)
+                reason = record_complete(study, trial, config, result, objectives, constraints, store_dir,
+                                         predicted=predicted_attrs(devices, config))
             else:
                 reason = result.reason or "unknown failure"
                 attempt = int(trial.user_attrs.get("attempt", 0))

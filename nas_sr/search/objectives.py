@@ -1,8 +1,10 @@
 """Search objectives: quality on a named validation set, latency, parameters or multiply-adds.
 
 An objective is named ``psnr@SET`` / ``ssim@SET`` (``psnr`` alone means the first validation
-set; ``psnr@mean``, with two or more sets, their mean), ``latency_ms``, ``params`` or ``flops``. Its
-value is read from a trial's user attributes.
+set; ``psnr@mean``, with two or more sets, their mean), ``latency_ms``, ``params`` or ``flops``, or
+``latency_ms@LABEL``: the latency on device LABEL predicted from its measurements
+(:mod:`nas_sr.search.predicted`, user attribute ``latency_pred_ms@LABEL``). Its value is read from
+a trial's user attributes.
 """
 
 from __future__ import annotations
@@ -37,10 +39,17 @@ def parse_objective(text: str, val_sets: Sequence[str]) -> Objective:
     'minimize'
     >>> parse_objective("psnr@mean", ["Set5", "Set14"])
     Objective(name='psnr@mean', key='psnr_mean', direction='maximize')
+    >>> parse_objective("latency_ms@rpi", ["val"])
+    Objective(name='latency_ms@rpi', key='latency_pred_ms@rpi', direction='minimize')
     """
     name, _, where = text.strip().partition("@")
     if name in COSTS and not where:
         return Objective(name, name, "minimize")
+    if name == "latency_ms":  # a device label: the latency predicted for that device
+        from nas_sr.study.record import check_label
+
+        check_label(where)
+        return Objective(f"{name}@{where}", f"latency_pred_ms@{where}", "minimize")
     if name in QUALITY:
         if not val_sets and not where:
             raise ValueError(f"objective {text!r} needs a validation set")
@@ -51,7 +60,8 @@ def parse_objective(text: str, val_sets: Sequence[str]) -> Objective:
             raise ValueError(f"objective {text!r}: no validation set {where!r} (have: {', '.join(val_sets)}"
                              f"{'; mean needs two or more' if where == 'mean' else ''})")
         return Objective(f"{name}@{where}", f"{name}_{where}", "maximize")
-    raise ValueError(f"unknown objective {text!r} (expected psnr[@SET], ssim[@SET], {', '.join(COSTS)})")
+    raise ValueError(f"unknown objective {text!r} (expected psnr[@SET], ssim[@SET], {', '.join(COSTS)}, "
+                     "latency_ms@DEVICE)")
 
 
 def parse_objectives(text: str, val_sets: Sequence[str]) -> list[Objective]:

@@ -33,8 +33,10 @@ CURVE_POINTS = 50
 
 def record_complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any],
                     result: "TrialResult | Mapping[str, Any]", objectives: list[Objective],
-                    constraints: list[Constraint], store_dir: Path) -> str:
-    """Record a finished training as COMPLETE; returns a failure reason instead when it cannot be."""
+                    constraints: list[Constraint], store_dir: Path,
+                    predicted: Mapping[str, Any] | None = None) -> str:
+    """Record a finished training as COMPLETE; returns a failure reason instead when it cannot be.
+    ``predicted``: its latency predicted on device labels (:mod:`nas_sr.search.device_latency`)."""
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
     if not isinstance(result, TrialResult):
@@ -51,6 +53,7 @@ def record_complete(study: "optuna.Study", trial: Any, config: Mapping[str, Any]
     if latency:
         record.costs.update(latency_ms=latency["median_ms"], latency_iqr_ms=latency["iqr_ms"],
                             device=device_text(latency["device"]))
+    record.costs.update(predicted or {})
     curve = result.curve or []
     if result.rung_values:  # early stopping: the values at each rung it passed
         record.training["rung_values"] = result.rung_values

@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -37,7 +38,10 @@ STALE_REASON = "stale: driver stopped"
 #: Cost attributes (the deploy form's), measured before or with the training.
 COST_KEYS = ("params", "flops", "params_train", "resolution", "latency_ms", "latency_iqr_ms", "device")
 #: Per-device latency written by ``nas-sr profile`` (the device label follows).
-COST_PREFIXES = ("latency_ms@", "latency_iqr_ms@", "latency_cv@", "latency_device@")
+PROFILE_PREFIXES = ("latency_ms@", "latency_iqr_ms@", "latency_cv@", "latency_device@")
+#: ... and predicted there from a few measurements (nas_sr.search.predicted).
+PREDICTION_PREFIXES = ("latency_pred_ms@", "latency_pred_sd_ms@", "latency_pred_n@")
+COST_PREFIXES = PROFILE_PREFIXES + PREDICTION_PREFIXES
 #: What the training did.
 TRAINING_KEYS = ("steps", "seconds", "final_loss", "curve", "rung_values", "stopped_at_rung", "early_stopped")
 #: Where, how and from what the trial came.
@@ -96,6 +100,33 @@ class TrialRecord:
             else:
                 record.extra[key] = value
         return record
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_label(label: str) -> str:
+    """``label`` when usable in attribute names (letters, digits, ``.``, ``_``, ``-``); else ValueError.
+
+    >>> check_label("rpi4-fp32")
+    'rpi4-fp32'
+    >>> check_label("my pi")
+    Traceback (most recent call last):
+    ...
+    ValueError: --label 'my pi': use letters, digits, '.', '_' and '-' only (e.g. rpi4-fp32)
+    """
+    if not _LABEL.match(label):
+        raise ValueError(f"--label {label!r}: use letters, digits, '.', '_' and '-' only (e.g. rpi4-fp32)")
+    return label
+
+
+def profile_keys(label: str) -> dict[str, str]:
+    """The attribute names of one device label.
+
+    >>> profile_keys("rpi4")["median"]
+    'latency_ms@rpi4'
+    """
+    return dict(zip(("median", "iqr", "cv", "device"), (p + label for p in PROFILE_PREFIXES)))
 
 
 def write_record(trial: Any, record: TrialRecord) -> None:
