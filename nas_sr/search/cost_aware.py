@@ -20,7 +20,9 @@ EHVI is exact, not sampled: with one uncertain objective the improvement is a pi
 function of it, whose expectation under a normal prediction has a closed form
 (:func:`expected_hvi`). Other objectives unknown before training (latency when it is measured
 with the trial) are predicted by their own model's mean. Running trials count on the front at
-their predicted mean, so several workers spread.
+their predicted mean, and the model takes them as data at that mean (a "kriging believer"), so
+concurrent proposals spread rather than pile onto one region; while fewer than two results are in,
+the next trial is the candidate farthest from every one tried or running.
 
 Each proposed trial records why (user attributes): ``proposal`` (``initial design`` or
 ``expected HV improvement``), ``predicted_objective``, ``predicted_mean``, ``predicted_std``
@@ -329,10 +331,21 @@ class CostAwareStrategy(Strategy):
                 break
             if pool[i].key not in known:
                 return Proposal(dict(pool[i].params), {"proposal": "initial design"})
-        if len(trained) < 2:  # nothing to model yet (failed trials): the cheapest untried candidate
-            i = free[0]
+        if len(trained) < 2:  # nothing to model yet (failed or pending trials): fill the space
+            i = self._farthest(free, [index[k] for k in known if k in index])
             return Proposal(dict(pool[i].params), {"proposal": "initial design"})
         return self._best(pool, free, trained, [index[k] for k in known if k in index])
+
+    def _farthest(self, free: list[int], taken: list[int]) -> int:
+        """The free candidate farthest (in features) from every evaluated or running one: with many
+        workers the initial design runs out before results come back, and the next trials spread."""
+        import numpy as np
+
+        if not taken:
+            return free[0]
+        x = self._features
+        gaps = ((x[free][:, None, :] - x[taken][None, :, :]) ** 2).sum(axis=2).min(axis=1)
+        return free[int(np.argmax(gaps))]
 
     def _best(self, pool: list[Candidate], free: list[int], trained: list[tuple[int, list[float], bool]],
               running: list[int]) -> Proposal:
@@ -348,8 +361,10 @@ class CostAwareStrategy(Strategy):
         m = self.modelled
         mean = np.zeros(len(pool))
         std = np.zeros(len(pool))
+        done = {int(i) for i in rows}
+        pending = np.array([i for i in running if i not in done], dtype=int)
         for j in [m, *self.plugged] if m not in self.known_axes else self.plugged:
-            mu, sd = self._predict(j, rows, values[:, j])
+            mu, sd = self._predict(j, rows, values[:, j], pending)
             points[:, j] = mu
             if j == m:
                 mean, std = mu, sd
@@ -362,7 +377,6 @@ class CostAwareStrategy(Strategy):
             low[j], high[j] = values[:, j].min(), values[:, j].max()
         span = np.where(high > low, high - low, 1.0)
         unit = (points - low) / span
-        done = {int(i) for i in rows}
         front_rows = [int(i) for i, f in zip(rows, feasible) if f] + [i for i in running if i not in done]
         front = unit[front_rows] if front_rows else np.zeros((0, n_obj))
         if self.front_tolerance:  # the front is reported with its uncertainty: near-ties count too
@@ -378,8 +392,12 @@ class CostAwareStrategy(Strategy):
             "predicted_mean": float(self._sign[m] * mean[i]), "predicted_std": float(std[i]),
             "acquisition": float(score[best])})
 
-    def _predict(self, axis: int, rows: "np.ndarray", target: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
-        """Mean and standard deviation of objective ``axis`` (bigger-is-better sign) for every candidate."""
+    def _predict(self, axis: int, rows: "np.ndarray", target: "np.ndarray",
+                 pending: "np.ndarray | None" = None) -> tuple["np.ndarray", "np.ndarray"]:
+        """Mean and standard deviation of objective ``axis`` (bigger-is-better sign) for every
+        candidate. ``pending``: candidates being trained (running trials), fantasised at their
+        predicted mean ("kriging believer": the same kernel, refitted with them as data), so the
+        model is sure of them and of their close neighbours, and concurrent proposals spread."""
         import numpy as np
         import scipy.linalg
         from sklearn.exceptions import ConvergenceWarning
@@ -412,9 +430,15 @@ class CostAwareStrategy(Strategy):
                                              optimizer="fmin_l_bfgs_b" if refit else None)
             model.fit(x[rows], target)
             mean, std = model.predict(x, return_std=True)
-        if len(rows) >= 8:  # calibrate: leave-one-out z-scores of the trained trials (closed form)
-            inverse = scipy.linalg.cho_solve((model.L_, True), np.eye(len(rows)))
-            z = model.alpha_.ravel() / np.sqrt(np.diag(inverse))
-            std = std * float(np.clip(np.median(np.abs(z)) / 0.6745, *self.std_scale_bounds))
-        self._kernels[axis] = model.kernel_  # the next fit starts from these hyper-parameters
-        return mean, std
+            scale = 1.0
+            if len(rows) >= 8:  # calibrate: leave-one-out z-scores of the trained trials (closed form)
+                inverse = scipy.linalg.cho_solve((model.L_, True), np.eye(len(rows)))
+                z = model.alpha_.ravel() / np.sqrt(np.diag(inverse))
+                scale = float(np.clip(np.median(np.abs(z)) / 0.6745, *self.std_scale_bounds))
+            self._kernels[axis] = model.kernel_  # the next fit starts from these hyper-parameters
+            if pending is not None and len(pending):
+                believer = GaussianProcessRegressor(model.kernel_, normalize_y=True, optimizer=None,
+                                                    alpha=np.concatenate([noise, np.full(len(pending), 1e-10)]))
+                believer.fit(x[np.concatenate([rows, pending])], np.concatenate([target, mean[pending]]))
+                mean, std = believer.predict(x, return_std=True)
+        return mean, std * scale
