@@ -142,3 +142,32 @@ def test_stop_at_ends_a_run_once_reached(small):
     reached = evals_to(full, 0.95)
     assert reached is not None and evals_to(stopped, 0.95) == reached
     assert len(study.trials) == reached and stopped[-1] == full[reached - 1]
+
+
+def test_the_model_is_fitted_on_a_bounded_subset(small):
+    """Beyond max_fit_rows trained trials the model sees a bounded subset: the best of each cost bin
+    (the front's neighbourhood) and a seeded sample of the rest."""
+    from nas_sr.search.cost_aware import CostAwareStrategy
+
+    strategy = CostAwareStrategy(small.space, small.objectives, small.cost_attrs, seed=1)
+    strategy._prepare()
+    strategy.max_fit_rows = 24
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(60, 2))
+    known = rng.normal(size=(60, 2))
+    chosen = strategy._fit_rows(values, known)
+    assert len(chosen) == 24 == len(set(chosen.tolist()))
+    assert int(np.argmax(values[:, 0])) in chosen  # the best trial is always in
+    assert chosen.tolist() == strategy._fit_rows(values, known).tolist()
+    assert strategy._fit_rows(values[:20], known[:20]).tolist() == list(range(20))
+
+
+def test_ehvi_ignores_dominated_front_points():
+    from nas_sr.search.ehvi import expected_hvi, non_dominated
+
+    front = np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9], [0.4, 0.4], [0.2, 0.1]])
+    others, mean, std = np.array([[0.7], [0.3]]), np.array([0.6, 0.8]), np.array([0.1, 0.2])
+    reference = np.full(2, -0.1)
+    assert len(non_dominated(front)) == 3
+    assert expected_hvi(non_dominated(front), others, mean, std, reference) == pytest.approx(
+        expected_hvi(front, others, mean, std, reference))
