@@ -8,7 +8,9 @@
 Each line: problem, scale, strategy, parallel (trials in flight), budget, stop_at (the run ended
 once its exact HV ratio reached it: evaluations to lower levels exact, the ratio at the budget a
 lower bound), seed, evaluations to 90/95/98/99 % (null: not reached), the HV ratio at the end, and
-the run's seconds. A run already in the file (same problem, scale, strategy, parallel, budget,
+the run's seconds. The report's cells: median evaluations to 98 % ("-": the median run did not
+reach it), the median HV ratio at the end in brackets (">=": runs stopped at ``stop_at``), and the
+number of runs (seeds) in square brackets. A run already in the file (same problem, scale, strategy, parallel, budget,
 stop_at, seed) is skipped, so an interrupted grid resumes. The last line printed is one JSON
 summary (runs done, seconds).
 """
@@ -40,7 +42,7 @@ def report(rows: list[dict]) -> None:
     for r in rows:
         groups.setdefault((r["strategy"], r["parallel"], r["problem"], r["scale"]), []).append(r)
     instances = sorted({(r["problem"], r["scale"]) for r in rows})
-    print("| strategy (seeds, budget) | " + " | ".join(f"{p} x{s}" for p, s in instances) + " |")
+    print("| strategy (budget) | " + " | ".join(f"{p} x{s}" for p, s in instances) + " |")
     print("|---" * (len(instances) + 1) + "|")
     for strategy in dict.fromkeys(r["strategy"] for r in rows if r["parallel"] == 1):
         cells = []
@@ -53,10 +55,9 @@ def report(rows: list[dict]) -> None:
             m = median_evals([r["evals_to"]["0.98"] for r in g])
             hv = statistics.median(r["hv"] for r in g)
             stopped = g[0]["stop_at"] is not None
-            cells.append(f"{'-' if m is None else f'{m:g}'} ({'>=' if stopped else ''}{hv:.3f})")
-        seeds = sorted({r["seed"] for r in runs})
+            cells.append(f"{'-' if m is None else f'{m:g}'} ({'>=' if stopped else ''}{hv:.3f}) [{len(g)}]")
         budget = runs[0]["budget"]
-        print(f"| {strategy} ({len(seeds)}, {budget}) | " + " | ".join(cells) + " |")
+        print(f"| {strategy} ({budget}) | " + " | ".join(cells) + " |")
     parallel = sorted({r["parallel"] for r in rows if r["parallel"] != 1})
     if parallel:
         print("\n| strategy | instance | " + " | ".join(f"K={k}" for k in [1, *parallel]) + " | ratio K=8 / K=32 |")
@@ -64,16 +65,18 @@ def report(rows: list[dict]) -> None:
         for strategy, _, p, s in sorted({(g[0], 0, g[2], g[3]) for g in groups if g[1] != 1}):
             medians = {k: median_evals([r["evals_to"]["0.98"] for r in groups.get((strategy, k, p, s), [])] or [None])
                        for k in [1, *parallel]}
+            runs = {k: len(groups.get((strategy, k, p, s), [])) for k in [1, *parallel]}
             base = medians[1]
             ratios = " / ".join("-" if base is None or medians.get(k) is None else f"{medians[k] / base:.2f}"
                                 for k in parallel)
-            print(f"| {strategy} | {p} x{s} | " + " | ".join("-" if v is None else f"{v:g}" for v in medians.values())
-                  + f" | {ratios} |")
+            print(f"| {strategy} | {p} x{s} | " + " | ".join(("-" if v is None else f"{v:g}") + f" [{runs[k]}]"
+                                                            for k, v in medians.items()) + f" | {ratios} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "esr" / "tests.pkl")
+    parser.add_argument("--table", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "esr" / "tests.pkl")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--strategies", nargs="+", default=["cost-aware"])
     parser.add_argument("--problems", default="ABC")

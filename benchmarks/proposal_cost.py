@@ -46,7 +46,8 @@ def main() -> None:
         return {"params": math.log10(9 * config["width1"] + config["width1"] * config["width2"] * 9 + 4)}
 
     def psnr(config, rng):
-        return 30 + 2 * (1 - math.exp(-cost(config)["params"] / 3)) + 0.3 * math.sin(config["width1"]) + rng.normal(0, 0.05)
+        smooth = 2 * (1 - math.exp(-cost(config)["params"] / 3)) + 0.3 * math.sin(config["width1"])
+        return 30 + smooth + rng.normal(0, 0.05)
 
     out: dict[str, dict[str, float]] = {}
     for n in args.trials:

@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     result = bench(instance, args.strategy, args.budget, args.seeds, proxy, args.front_tolerance,
                    parallel=args.parallel)
     if args.format == "json":
-        print(json.dumps({k: result[k] for k in ("problem", "scale", "strategy", "budget", "parallel", "seeds", "mode", "proxy",
-                                                   "proxy_steps", "front_tolerance", "hv_ratio", "evals_to")
+        print(json.dumps({k: result[k] for k in ("problem", "scale", "strategy", "budget", "parallel", "seeds", "mode",
+                                                   "proxy", "proxy_steps", "front_tolerance", "hv_ratio", "evals_to")
                           if k in result}))
         return 0
     hv = result["hv_ratio"]

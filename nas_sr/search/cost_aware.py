@@ -37,7 +37,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from nas_sr.search.ehvi import expected_hvi, non_dominated, uncovered  # noqa: F401  (re-exported: part of this module's API)
+# expected_hvi and uncovered are re-exported: they were this module's API before nas_sr.search.ehvi
+from nas_sr.search.ehvi import expected_hvi, non_dominated, uncovered  # noqa: F401
 from nas_sr.search.strategy import CostFn, Proposal, SpaceExhausted, Strategy, grid_params
 
 if TYPE_CHECKING:
