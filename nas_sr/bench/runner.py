@@ -31,17 +31,27 @@ _NOT_REACHED = 1e12
 
 
 def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int,
-                 proxy: "ProxyTable | None" = None, tolerance: float = 0.0) -> tuple[list[float], "optuna.Study"]:
+                 proxy: "ProxyTable | None" = None, tolerance: float = 0.0,
+                 stop_at: float | None = None, parallel: int = 1) -> tuple[list[float], "optuna.Study"]:
     """The HV ratio after each of ``budget`` evaluations of one seeded run, and its study.
 
     A strategy that runs out of configurations (grid after all of them) keeps its last ratio.
-    With ``proxy`` the trials see its PSNR (a failed training: the trial FAILs and its configuration
-    stays untried, as in a search) and the curve is the truth of the front they would report.
+    ``parallel``: trials in flight, as ``parallel`` workers would run them. The strategy proposes
+    while the others are pending (RUNNING in the study, their configurations in ``known``), and the
+    results come back in a random order (seeded: any of the trials in flight finishes next); the
+    curve counts evaluations in the order they finish. ``stop_at`` (exact mode only, where the ratio
+    never falls): the run ends once the ratio reaches it and keeps that ratio to the budget, so the
+    evaluations to any level up to it are exact and the ratio at the budget is a lower bound (a slow
+    strategy measured in less time). With ``proxy`` the trials see its PSNR (a failed training: the
+    trial FAILs and its configuration stays untried, as in a search) and the curve is the truth of
+    the front they would report.
     """
+    import numpy as np
     import optuna
     from optuna.trial import TrialState
 
-    from nas_sr.search.strategy import SpaceExhausted, make_strategy, next_trial, tell_duplicate
+    from nas_sr.bench.peers import make_bench_strategy
+    from nas_sr.search.strategy import NextTrial, SpaceExhausted, next_trial, tell_duplicate
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if proxy is not None:
@@ -49,25 +59,46 @@ def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int,
         if missing:
             raise ValueError(f"{proxy.source}: no row at steps={proxy.steps} for {len(missing)} configurations "
                              f"of the instance, e.g. {missing[0]}")
-    chosen = make_strategy(strategy, instance.space, instance.objectives, seed=seed, trials=budget,
-                           cost_fn=instance.cost_attrs, front_tolerance=tolerance if proxy is not None else 0.0)
+    if stop_at is not None and proxy is not None:
+        raise ValueError("stop_at is for exact mode (a proxy-mode ratio can fall)")
+    if parallel < 1:
+        raise ValueError(f"parallel must be at least 1 (got {parallel})")
+    chosen = make_bench_strategy(strategy, instance.space, instance.objectives, seed=seed, trials=budget,
+                                 cost_fn=instance.cost_attrs, front_tolerance=tolerance if proxy is not None else 0.0)
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=chosen.sampler(),
                                 directions=[o.direction for o in instance.objectives])
     sign = [1.0 if o.direction == "maximize" else -1.0 for o in instance.objectives]
-    known: dict[str, int] = {}
+    known: dict[str, int] = {}  # evaluated or running configurations -> trial
     repeats: dict[str, int] = {}
-    keys: list[str] = []
+    keys: list[str] = []  # evaluations in the order they finish
     seen: list[list[float] | None] = []
-    for _ in range(budget):
-        try:
-            step = next_trial(study, instance.space, chosen, known)
-        except SpaceExhausted:
+    in_flight: list[NextTrial] = []
+    order = np.random.default_rng([seed, parallel])  # which trial in flight finishes next
+    stopper = _Stopper(instance, stop_at) if stop_at is not None else None
+    proposed, exhausted = 0, False
+    while True:
+        while not exhausted and proposed < budget and len(in_flight) < parallel:
+            if stopper is not None and stopper.reached(keys):
+                exhausted = True
+                break
+            try:
+                step = next_trial(study, instance.space, chosen, known)
+            except SpaceExhausted:
+                exhausted = True
+                break
+            proposed += 1
+            if step.twin is not None:  # a repeat spends an evaluation at once, no worker
+                keys.append(step.key)
+                seen.append(None)
+                tell_duplicate(study, step)
+                continue
+            known[step.key] = step.trial.number
+            in_flight.append(step)
+        if not in_flight or (stopper is not None and stopper.reached(keys)):
             break
+        step = in_flight.pop(int(order.integers(len(in_flight))) if len(in_flight) > 1 else 0)
         keys.append(step.key)
         seen.append(None)
-        if step.twin is not None:
-            tell_duplicate(study, step)
-            continue
         attrs = instance.attrs(step.key)
         if proxy is not None:
             psnr = proxy.value(step.key, repeats.get(step.key, 0))
@@ -76,14 +107,29 @@ def run_strategy(instance: "EsrInstance", strategy: str, budget: int, seed: int,
         write_attrs(step.trial, {"config": step.key, "family": step.config["family"], **attrs})
         if math.isnan(attrs["psnr"]):  # a failed training: FAIL, and the configuration may be proposed again
             study.tell(step.trial, state=TrialState.FAIL)
+            del known[step.key]
             continue
         values = [o.value(attrs) for o in instance.objectives]
         study.tell(step.trial, values)
-        known[step.key] = step.trial.number
         seen[-1] = [s * v for s, v in zip(sign, values)]
     curve = instance.hv_curve(keys) if proxy is None else instance.reported_curve(keys, seen, tolerance)
+    curve = curve[:budget]
     curve += [curve[-1] if curve else 0.0] * (budget - len(curve))
     return curve, study
+
+
+class _Stopper:
+    """Whether the exact-mode HV ratio of the evaluated configurations has reached a level (checked
+    incrementally: only after a new configuration could the ratio grow)."""
+
+    def __init__(self, instance: "EsrInstance", level: float) -> None:
+        self.instance, self.level, self.seen = instance, level, 0
+
+    def reached(self, keys: Sequence[str]) -> bool:
+        if len(keys) == self.seen or not keys:
+            return False
+        self.seen = len(keys)
+        return self.instance.hv_ratio(list(keys)) >= self.level - 1e-12
 
 
 def evals_to(curve: Sequence[float], threshold: float) -> int | None:
@@ -133,15 +179,18 @@ def summarize(curves: Sequence[Sequence[float]], thresholds: Sequence[float] = T
 
 
 def bench(instance: "EsrInstance", strategy: str, budget: int, seeds: int | Sequence[int],
-          proxy: "ProxyTable | None" = None, tolerance: float = 0.0) -> dict[str, Any]:
+          proxy: "ProxyTable | None" = None, tolerance: float = 0.0, stop_at: float | None = None,
+          parallel: int = 1) -> dict[str, Any]:
     """The bench's result for ``strategy`` on ``instance``: one run per seed, summarised; ``mode`` is
     ``exact`` (the table answers) or ``proxy`` (``proxy`` answers, the table measures the front
     reported with ``tolerance`` dB, as :func:`nas_sr.search.report.pareto_front` reports it)."""
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    curves = [run_strategy(instance, strategy, budget, seed, proxy, tolerance)[0] for seed in seed_list]
+    curves = [run_strategy(instance, strategy, budget, seed, proxy, tolerance, stop_at, parallel)[0]
+              for seed in seed_list]
     summary = summarize(curves)
     mode = {"mode": "exact"} if proxy is None else {"mode": "proxy", "proxy": proxy.source,
                                                      "proxy_steps": proxy.steps, "front_tolerance": tolerance}
     return {"problem": instance.problem, "scale": instance.scale, "strategy": strategy, "budget": budget,
+            **({"parallel": parallel} if parallel != 1 else {}),
             "seeds": len(seed_list), **mode, "hv_ratio": summary["hv_ratio"], "evals_to": summary["evals_to"],
             "evals_to_iqr": summary["evals_to_iqr"]}

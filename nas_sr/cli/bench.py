@@ -16,7 +16,7 @@ from nas_sr.cli.argtypes import nonnegative_float, positive
 
 def register(subparsers: Any) -> None:
     from nas_sr.bench.esr import PROBLEMS, SCALES
-    from nas_sr.search.strategy import STRATEGIES
+    from nas_sr.bench.peers import BENCH_STRATEGIES
 
     p = subparsers.add_parser("bench", help="benchmark search strategies on a table of known results (eSR-Bench)",
                               description="Benchmark search strategies without training: the edge-SR table "
@@ -33,10 +33,14 @@ def register(subparsers: Any) -> None:
                      help="read the table although a pickle can run code: say so for the release's own file only")
     esr.add_argument("--problem", required=True, choices=sorted(PROBLEMS))
     esr.add_argument("--scale", required=True, type=int, choices=SCALES)
-    esr.add_argument("--strategy", default="tpe", choices=STRATEGIES, help="tpe (multivariate, grouped), nsga2, "
-                     "random, grid or cost-aware (default tpe)")
+    esr.add_argument("--strategy", default="tpe", choices=BENCH_STRATEGIES, help="tpe (multivariate, "
+                     "grouped), nsga2, random, grid, cost-aware, or the peers botorch (BoTorch's qLogNEHVI over "
+                     "cost-aware's candidates) and optuna-gp (Optuna's GPSampler) (default tpe)")
     esr.add_argument("--budget", type=positive, default=200, help="evaluations per run, repeats included (default 200)")
     esr.add_argument("--seeds", type=positive, default=10, help="runs, seeds 0..K-1 (default 10)")
+    esr.add_argument("--parallel", type=positive, default=1, metavar="K", help="trials in flight, as K workers run "
+                     "them: the strategy proposes while the others are pending, and results return in a seeded "
+                     "random order (default 1)")
     esr.add_argument("--proxy", type=Path, metavar="CSV", help="proxy mode: trials see the brief-training PSNR of "
                      "this proxy table (e.g. benchmarks/data/esr_x2_proxy.csv, made by benchmarks/proxy_table.py) "
                      "instead of the table's; the measure stays the table's HV of the front they would report")
@@ -62,17 +66,19 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--proxy-steps needs --proxy FILE")
     instance = load_instance(args.table, args.problem, args.scale, trust_pickle=args.trust_pickle)
     proxy = load_proxy(args.proxy, args.proxy_steps) if args.proxy is not None else None
-    result = bench(instance, args.strategy, args.budget, args.seeds, proxy, args.front_tolerance)
+    result = bench(instance, args.strategy, args.budget, args.seeds, proxy, args.front_tolerance,
+                   parallel=args.parallel)
     if args.format == "json":
-        print(json.dumps({k: result[k] for k in ("problem", "scale", "strategy", "budget", "seeds", "mode", "proxy",
-                                                   "proxy_steps", "front_tolerance", "hv_ratio", "evals_to")
+        print(json.dumps({k: result[k] for k in ("problem", "scale", "strategy", "budget", "parallel", "seeds", "mode",
+                                                   "proxy", "proxy_steps", "front_tolerance", "hv_ratio", "evals_to")
                           if k in result}))
         return 0
     hv = result["hv_ratio"]
     mode = ("exact mode (the table's PSNR)" if proxy is None else
             f"proxy mode (brief-training PSNR of {proxy.source} at {proxy.steps} steps; HV by the table of the "
             f"front reported with near-ties within {args.front_tolerance:g} dB)")
-    print(f"eSR-Bench {args.problem} x{args.scale}, {args.strategy}, {mode}: {args.budget} evaluations, "
+    flight = f", {args.parallel} in flight" if args.parallel > 1 else ""
+    print(f"eSR-Bench {args.problem} x{args.scale}, {args.strategy}{flight}, {mode}: {args.budget} evaluations, "
           f"{args.seeds} seeds; reference point {PSNR_REFERENCE:g} (PSNR) and {COST_REFERENCE:g} (each cost) on "
           "the unit scales")
     print(f"HV ratio at {args.budget}: median {hv['median']:.4f} (IQR {hv['q25']:.4f}..{hv['q75']:.4f})")

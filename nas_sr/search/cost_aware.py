@@ -20,7 +20,9 @@ EHVI is exact, not sampled: with one uncertain objective the improvement is a pi
 function of it, whose expectation under a normal prediction has a closed form
 (:func:`expected_hvi`). Other objectives unknown before training (latency when it is measured
 with the trial) are predicted by their own model's mean. Running trials count on the front at
-their predicted mean, so several workers spread.
+their predicted mean, and the model takes them as data at that mean (a "kriging believer"), so
+concurrent proposals spread rather than pile onto one region; while fewer than two results are in,
+the next trial is the candidate farthest from every one tried or running.
 
 Each proposed trial records why (user attributes): ``proposal`` (``initial design`` or
 ``expected HV improvement``), ``predicted_objective``, ``predicted_mean``, ``predicted_std``
@@ -35,6 +37,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+# expected_hvi and uncovered are re-exported: they were this module's API before nas_sr.search.ehvi
+from nas_sr.search.ehvi import expected_hvi, non_dominated, uncovered  # noqa: F401
 from nas_sr.search.strategy import CostFn, Proposal, SpaceExhausted, Strategy, grid_params, register_strategy
 
 if TYPE_CHECKING:
@@ -143,78 +147,6 @@ def _unit(column: "np.ndarray") -> "np.ndarray":
     return (column - low) / (high - low) if high > low else np.ones_like(column)
 
 
-def uncovered(front: "np.ndarray", boxes: "np.ndarray", reference: "np.ndarray") -> "np.ndarray":
-    """For each box ``[reference, boxes[i]]`` (bigger is better), its measure that no point of
-    ``front`` dominates.
-
-    >>> import numpy as np
-    >>> uncovered(np.array([[1.0, 0.5]]), np.array([[1.0, 1.0], [0.5, 0.5]]), np.zeros(2)).tolist()
-    [0.5, 0.0]
-    """
-    import numpy as np
-
-    boxes = np.maximum(boxes, reference)
-    volume = np.prod(boxes - reference, axis=1)
-    if len(front) == 0 or boxes.shape[1] == 0:
-        return volume if len(front) == 0 else np.zeros(len(boxes))
-    clipped = np.maximum(np.minimum(front[None, :, :], boxes[:, None, :]) - reference, 0.0)  # (C, n, d)
-    if boxes.shape[1] == 1:
-        return volume - clipped[:, :, 0].max(axis=1)
-    if boxes.shape[1] == 2:
-        order = np.argsort(-front[:, 0], kind="stable")  # clipping keeps this order for every box
-        x, y = clipped[:, order, 0], clipped[:, order, 1]
-        before = np.concatenate([np.zeros((len(boxes), 1)), np.maximum.accumulate(y, axis=1)[:, :-1]], axis=1)
-        return volume - (x * np.maximum(y - before, 0.0)).sum(axis=1)
-    from nas_sr.study.front import hypervolume
-
-    zero = np.zeros(boxes.shape[1])
-    return volume - np.array([hypervolume(-c, zero) for c in clipped])  # points on an axis add nothing
-
-
-def expected_hvi(front: "np.ndarray", others: "np.ndarray", mean: "np.ndarray", std: "np.ndarray",
-                 reference: "np.ndarray", axis: int = 0) -> "np.ndarray":
-    """Expected hypervolume improvement of candidates whose objective ``axis`` is normal
-    (``mean``, ``std``) and whose other objectives are ``others`` (bigger is better, all).
-
-    The improvement of a value ``p`` is the integral from the reference to ``p`` of the measure
-    of the candidate's box (other axes) left uncovered by the front points above each level, a
-    step function between the front's values on ``axis``; its expectation is exact.
-
-    >>> import numpy as np
-    >>> ehvi = expected_hvi(np.array([[0.5, 0.5]]), np.array([[1.0]]), np.array([0.5]), np.array([1e-9]),
-    ...                     np.zeros(2))
-    >>> round(float(ehvi[0]), 6)  # the box [0, 0.5] x [0.5, 1.0] beyond the front point
-    0.25
-    """
-    import numpy as np
-    from scipy.stats import norm
-
-    others_ref = np.delete(reference, axis)
-    levels_all = front[:, axis]
-    order = np.argsort(levels_all, kind="stable")
-    front, levels = front[order], levels_all[order]
-    keep = levels > reference[axis]
-    front, levels = front[keep], levels[keep]
-    breaks = np.concatenate([[reference[axis]], levels, [np.inf]])
-    std = np.maximum(std, 1e-12)
-
-    def partial(a: float) -> "np.ndarray":  # E[(p - a)+]
-        if math.isinf(a):
-            return np.zeros_like(mean)
-        z = (mean - a) / std
-        return (mean - a) * norm.cdf(z) + std * norm.pdf(z)
-
-    total = np.zeros(len(mean))
-    upper = partial(breaks[0])
-    for k in range(len(breaks) - 1):
-        lower, upper = upper, partial(breaks[k + 1])
-        weight = lower - upper  # E[(min(p, b_k+1) - b_k)+]
-        if not (weight > 0).any():
-            continue
-        total += weight * uncovered(np.delete(front[k:], axis, axis=1), others, others_ref)
-    return total
-
-
 @register_strategy("cost-aware")
 class CostAwareStrategy(Strategy):
     """Propose the candidate of highest expected hypervolume improvement (see the module)."""
@@ -238,13 +170,16 @@ class CostAwareStrategy(Strategy):
     #: Bounds of the factor on predicted standard deviations that makes the trained trials'
     #: leave-one-out errors one standard deviation typical (median |z| = 0.6745).
     std_scale_bounds = (0.3, 3.0)
-    #: The model's hyper-parameters are fitted again every this many trained trials (in between:
-    #: the last ones, on all the data).
+    #: The model's hyper-parameters are fitted again every this many trained trials, every 5 %
+    #: more beyond 200 (in between: the last ones, on all the data).
     refit_every = 5
     #: Initial design: this many candidates per family (its smallest, its largest, then seeded
     #: inner ones), at most ``max_initial`` in all and, beyond the extremes, half the trial budget.
     per_family = 3
     max_initial = 16
+    #: The model is fitted on at most this many trained trials (:meth:`_fit_rows`): a proposal
+    #: then costs about the same at 200 trials in the study as at 5000.
+    max_fit_rows = 200
 
     def __init__(self, space: "SearchSpace", objectives: Sequence["Objective"], cost_fn: CostFn, *,
                  constraints: Sequence["Constraint"] = (), seed: int = 0, initial: int | None = None,
@@ -338,10 +273,21 @@ class CostAwareStrategy(Strategy):
                 break
             if pool[i].key not in known:
                 return Proposal(dict(pool[i].params), {"proposal": "initial design"})
-        if len(trained) < 2:  # nothing to model yet (failed trials): the cheapest untried candidate
-            i = free[0]
+        if len(trained) < 2:  # nothing to model yet (failed or pending trials): fill the space
+            i = self._farthest(free, [index[k] for k in known if k in index])
             return Proposal(dict(pool[i].params), {"proposal": "initial design"})
         return self._best(pool, free, trained, [index[k] for k in known if k in index])
+
+    def _farthest(self, free: list[int], taken: list[int]) -> int:
+        """The free candidate farthest (in features) from every evaluated or running one: with many
+        workers the initial design runs out before results come back, and the next trials spread."""
+        import numpy as np
+
+        if not taken:
+            return free[0]
+        x = self._features
+        gaps = ((x[free][:, None, :] - x[taken][None, :, :]) ** 2).sum(axis=2).min(axis=1)
+        return free[int(np.argmax(gaps))]
 
     def _best(self, pool: list[Candidate], free: list[int], trained: list[tuple[int, list[float], bool]],
               running: list[int]) -> Proposal:
@@ -357,8 +303,11 @@ class CostAwareStrategy(Strategy):
         m = self.modelled
         mean = np.zeros(len(pool))
         std = np.zeros(len(pool))
+        done = {int(i) for i in rows}
+        pending = np.array([i for i in running if i not in done], dtype=int)
+        fit = self._fit_rows(values, points[rows])
         for j in [m, *self.plugged] if m not in self.known_axes else self.plugged:
-            mu, sd = self._predict(j, rows, values[:, j])
+            mu, sd = self._predict(j, rows[fit], values[fit, j], pending)
             points[:, j] = mu
             if j == m:
                 mean, std = mu, sd
@@ -371,11 +320,11 @@ class CostAwareStrategy(Strategy):
             low[j], high[j] = values[:, j].min(), values[:, j].max()
         span = np.where(high > low, high - low, 1.0)
         unit = (points - low) / span
-        done = {int(i) for i in rows}
         front_rows = [int(i) for i, f in zip(rows, feasible) if f] + [i for i in running if i not in done]
         front = unit[front_rows] if front_rows else np.zeros((0, n_obj))
         if self.front_tolerance:  # the front is reported with its uncertainty: near-ties count too
             front[:, m] -= self.front_tolerance / span[m]
+        front = non_dominated(front)  # the same hypervolume; EHVI's cost grows with the front's size
         reference = np.full(n_obj, REFERENCE)
         others = np.delete(unit[free], m, axis=1)
         score = expected_hvi(front, others, (mean[free] - low[m]) / span[m], std[free] / span[m], reference, m)
@@ -387,8 +336,30 @@ class CostAwareStrategy(Strategy):
             "predicted_mean": float(self._sign[m] * mean[i]), "predicted_std": float(std[i]),
             "acquisition": float(score[best])})
 
-    def _predict(self, axis: int, rows: "np.ndarray", target: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
-        """Mean and standard deviation of objective ``axis`` (bigger-is-better sign) for every candidate."""
+    def _fit_rows(self, values: "np.ndarray", known: "np.ndarray") -> "np.ndarray":
+        """Which trained trials the model is fitted on: all of them up to ``max_fit_rows``, so that a
+        proposal's cost stays bounded as the study grows. Beyond that, half are the best (on the
+        modelled objective) of each of ``max_fit_rows / 8`` bins of the first known cost, the
+        neighbourhood of the front where the model must be right, and half a seeded sample of the others."""
+        import numpy as np
+
+        n, limit = len(values), self.max_fit_rows
+        if n <= limit:
+            return np.arange(n)
+        cost = known[:, self.known_axes[0]] if self.known_axes else np.zeros(n)
+        bins = np.searchsorted(np.quantile(cost, np.linspace(0, 1, limit // 8 + 1)[1:-1]), cost)
+        score = values[:, self.modelled]
+        front = [i for b in np.unique(bins) for i in np.flatnonzero(bins == b)[np.argsort(-score[bins == b])][:4]]
+        rest = np.setdiff1d(np.arange(n), front)
+        sample = np.random.default_rng([self.seed, n]).choice(rest, limit - len(front), replace=False)
+        return np.sort(np.concatenate([np.asarray(front, dtype=int), sample]))
+
+    def _predict(self, axis: int, rows: "np.ndarray", target: "np.ndarray",
+                 pending: "np.ndarray | None" = None) -> tuple["np.ndarray", "np.ndarray"]:
+        """Mean and standard deviation of objective ``axis`` (bigger-is-better sign) for every
+        candidate. ``pending``: candidates being trained (running trials), fantasised at their
+        predicted mean ("kriging believer": the same kernel, refitted with them as data), so the
+        model is sure of them and of their close neighbours, and concurrent proposals spread."""
         import numpy as np
         import scipy.linalg
         from sklearn.exceptions import ConvergenceWarning
@@ -406,7 +377,9 @@ class CostAwareStrategy(Strategy):
         noise = np.where(target < floor, self.censored_noise, 1e-10)  # 1e-10: sklearn's default jitter
         target = np.maximum(target, floor)
         kernel = self._kernels.get(axis)
-        refit = kernel is None or len(rows) % self.refit_every == 0
+        # Every ``refit_every`` results while they are few; in a large study every 5 % more of them
+        # (the hyper-parameters barely move, and a refit is most of a proposal's cost).
+        refit = kernel is None or len(rows) % max(self.refit_every, 5 * (len(rows) // 100)) == 0
         if kernel is None:
             kernel = (ConstantKernel(1.0, (1e-2, 1e2))
                       * Matern(length_scale=np.ones(x.shape[1]), nu=2.5,
@@ -421,9 +394,15 @@ class CostAwareStrategy(Strategy):
                                              optimizer="fmin_l_bfgs_b" if refit else None)
             model.fit(x[rows], target)
             mean, std = model.predict(x, return_std=True)
-        if len(rows) >= 8:  # calibrate: leave-one-out z-scores of the trained trials (closed form)
-            inverse = scipy.linalg.cho_solve((model.L_, True), np.eye(len(rows)))
-            z = model.alpha_.ravel() / np.sqrt(np.diag(inverse))
-            std = std * float(np.clip(np.median(np.abs(z)) / 0.6745, *self.std_scale_bounds))
-        self._kernels[axis] = model.kernel_  # the next fit starts from these hyper-parameters
-        return mean, std
+            scale = 1.0
+            if len(rows) >= 8:  # calibrate: leave-one-out z-scores of the trained trials (closed form)
+                inverse = scipy.linalg.cho_solve((model.L_, True), np.eye(len(rows)))
+                z = model.alpha_.ravel() / np.sqrt(np.diag(inverse))
+                scale = float(np.clip(np.median(np.abs(z)) / 0.6745, *self.std_scale_bounds))
+            self._kernels[axis] = model.kernel_  # the next fit starts from these hyper-parameters
+            if pending is not None and len(pending):
+                believer = GaussianProcessRegressor(model.kernel_, normalize_y=True, optimizer=None,
+                                                    alpha=np.concatenate([noise, np.full(len(pending), 1e-10)]))
+                believer.fit(x[np.concatenate([rows, pending])], np.concatenate([target, mean[pending]]))
+                mean, std = believer.predict(x, return_std=True)
+        return mean, std * scale
