@@ -1,0 +1,69 @@
+"""The engine's scale fixes (issue 19), by behaviour: batched attribute writes, proposals computed
+while trials run, trials read once. Their speed is measured by benchmarks/scale.py, not here."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _study(tmp_path, name="s"):
+    import optuna
+
+    from nas_sr.search.study import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path}/s.db"), study_name=name)
+
+
+def test_batched_attrs_read_back_as_written(tmp_path):
+    """Held attribute writes are visible to every read, in this process and another connection."""
+    import optuna
+
+    study = _study(tmp_path)
+    trial = study.ask()
+    for i in range(5):
+        trial.set_user_attr(f"k{i}", {"v": i})
+    trial.set_user_attr("k0", "again")  # an overwrite: the last value wins
+    study._storage.set_trial_system_attr(trial._trial_id, "sys", [1, 2])
+    assert study.get_trials(deepcopy=False)[0].user_attrs == {"k0": "again", "k1": {"v": 1}, "k2": {"v": 2},
+                                                              "k3": {"v": 3}, "k4": {"v": 4}}
+    trial.set_user_attr("k1", 1.5)  # after a flush: an update of a stored key
+    study.tell(trial, 1.0)
+    fresh = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/s.db")
+    (done,) = fresh.trials
+    assert done.state.name == "COMPLETE" and done.value == 1.0
+    assert done.user_attrs["k0"] == "again" and done.user_attrs["k1"] == 1.5
+    assert done.system_attrs["sys"] == [1, 2]
+
+
+def test_batched_attrs_of_a_finished_trial_fail(tmp_path):
+    """A write to a finished trial raises (at the next storage call); the other writes are kept."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    study = _study(tmp_path)
+    first, second = study.ask(), study.ask()
+    study.tell(first, 1.0)
+    storage = study._storage
+    storage.set_trial_user_attr(first._trial_id, "late", 1)
+    second.set_user_attr("kept", 2)
+    with pytest.raises(UpdateFinishedTrialError):
+        study.get_trials(deepcopy=False)
+    trials = study.get_trials(deepcopy=False)  # the bad write is dropped: reads work again
+    assert "late" not in trials[0].user_attrs and trials[1].user_attrs == {"kept": 2}
+
+
+def test_batched_attrs_one_transaction_per_trial(tmp_path):
+    """A trial's attributes reach the database in one commit, not one each."""
+    import sqlalchemy as sa
+
+    study = _study(tmp_path)
+    trial = study.ask()
+    commits = []
+    engine = study._storage._inner._engine  # RetryingStorage(BatchedAttrStorage)
+    sa.event.listen(engine, "commit", lambda conn: commits.append(1))
+    for i in range(20):
+        trial.set_user_attr(f"k{i}", i)
+    assert commits == []
+    study.tell(trial, 0.0)
+    assert len(study.trials[0].user_attrs) == 20
+    assert len(commits) < 10  # one for the attributes, the rest tell's own (unbatched: 20 more)
