@@ -62,6 +62,8 @@ SAMPLERS = STRATEGIES
 DEFAULT_STORAGE = "sqlite:///studies/default.db"
 #: Proposals in a row that repeat known configs before the space counts as exhausted.
 MAX_DUPLICATES_IN_A_ROW = 200
+#: Seconds between reads of the front's size for the progress bar (each reads every trial).
+FRONT_EVERY_S = 5.0
 
 
 @dataclass
@@ -305,6 +307,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     reason_on_exit = "driver error"
     asked: set[int] = set()  # trials asked and not yet told: none may outlive the loop RUNNING
     interrupts = SafePointInterrupts()
+    front = (-FRONT_EVERY_S, 0)  # (when, the front's size) shown on the progress bar
     try:
         while True:
             interrupts.check()
@@ -373,7 +376,9 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
                 done_keys[key] = trial.number
                 bar.update(1)
             asked.discard(trial.number)
-            bar.set_postfix(failed=failed, dup=duplicates, front=_front_size(study), refresh=True)
+            if opts.progress and time.monotonic() - front[0] > FRONT_EVERY_S:  # it reads every trial
+                front = (time.monotonic(), _front_size(study))
+            bar.set_postfix(failed=failed, dup=duplicates, front=front[1], refresh=True)
         reason_on_exit = ""
     except KeyboardInterrupt:
         reason_on_exit = "interrupted"
