@@ -67,3 +67,44 @@ def test_batched_attrs_one_transaction_per_trial(tmp_path):
     study.tell(trial, 0.0)
     assert len(study.trials[0].user_attrs) == 20
     assert len(commits) < 10  # one for the attributes, the rest tell's own (unbatched: 20 more)
+
+
+SPACE = {"name": "t", "scales": [2, 3], "branches": [
+    {"family": "espcn", "params": {"width1": [0, 1, 2], "width2": [3, 9]}},
+    {"family": "esr-max", "params": {"kernel_size": [3, 5], "channels": {"low": 1, "high": 4}}}]}
+
+
+class _Fixed:
+    """A strategy proposing given parameters in turn."""
+
+    name = "fixed"
+
+    def __init__(self, proposals):
+        self.proposals, self.seed, self.calls = list(proposals), 0, []
+
+    def propose(self, study, known):
+        from nas_sr.search.strategy import Proposal
+
+        self.calls.append(dict(known))
+        return Proposal(self.proposals.pop(0), {"proposal": "test"}) if self.proposals else None
+
+
+def test_next_trial_starts_a_proposed_trial_in_one_step(tmp_path):
+    """A proposal with every parameter: the trial is RUNNING with those parameters, the space's
+    distributions and the proposal's attributes, as enqueue_trial + ask would give."""
+    from nas_sr.search.strategy import next_trial
+    from nas_sr.space import SearchSpace
+
+    space = SearchSpace.from_dict(SPACE)
+    study = _study(tmp_path)
+    params = {"branch": "esr-max", "scale": 3, "esr-max.kernel_size": 5, "esr-max.channels": 2}
+    step = next_trial(study, space, _Fixed([params]), {})
+    assert [step.config[k] for k in ("family", "scale", "kernel_size", "channels")] == ["esr-max", 3, 5, 2]
+    (stored,) = study.get_trials(deepcopy=False)
+    assert stored.state.name == "RUNNING" and stored.params == params and stored.user_attrs == {"proposal": "test"}
+    assert stored.distributions["esr-max.channels"].high == 4 and step.trial.number == 0
+    study.tell(step.trial, 1.0)
+    # The sampler's own choice when the strategy proposes nothing, and a partial proposal: asked.
+    assert next_trial(study, space, _Fixed([]), {}).trial.number == 1
+    partial = next_trial(study, space, _Fixed([{"branch": "espcn"}]), {})
+    assert partial.config["family"] == "espcn" and len(partial.trial.params) == 4
