@@ -108,3 +108,58 @@ def test_next_trial_starts_a_proposed_trial_in_one_step(tmp_path):
     assert next_trial(study, space, _Fixed([]), {}).trial.number == 1
     partial = next_trial(study, space, _Fixed([{"branch": "espcn"}]), {})
     assert partial.config["family"] == "espcn" and len(partial.trial.params) == 4
+
+
+def test_proposals_ahead_without_ray_propose_in_the_driver(tmp_path):
+    """Without Ray (a test's runner) every proposal is the strategy's own, with what is known now;
+    one whose configuration is known is never handed over."""
+    from nas_sr.search.ahead import ProposalsAhead
+    from nas_sr.space import SearchSpace
+
+    space = SearchSpace.from_dict(SPACE)
+    a = {"branch": "espcn", "scale": 2, "espcn.width1": 0, "espcn.width2": 3}
+    b = {"branch": "espcn", "scale": 2, "espcn.width1": 1, "espcn.width2": 3}
+    inner = _Fixed([a, b])
+    ahead = ProposalsAhead(inner, space, f"sqlite:///{tmp_path}/s.db", "s")
+    study = _study(tmp_path)
+    assert ahead.propose(study, {}).params == a
+    assert ahead.propose(study, {"x": 1}).params == b
+    assert inner.calls == [{}, {"x": 1}] and ahead.used == 0
+    ahead.close()
+
+
+@pytest.mark.slow
+def test_search_with_proposals_ahead_completes_every_trial_once(tmp_path):
+    """A cost-aware search at 4 workers (proposals from the Ray actor): every trial COMPLETE once,
+    none RUNNING, proposals recorded with their reasons."""
+    import ray
+    from optuna.trial import TrialState
+
+    from nas_sr.search.driver import SearchOptions, run_search
+    from nas_sr.space import SearchSpace
+
+    def fake(config, settings, data):
+        import time
+
+        time.sleep(0.3)
+        params = 100.0 * (1 + sum(v for v in config.values() if isinstance(v, int)))
+        return {"state": "complete", "cost": {"params": params, "flops": params * 4, "resolution": [64, 64]},
+                "metrics": {"psnr_val": 30.0 + params / 1000}, "steps": 1, "seconds": 0.3, "curve": [],
+                "final_loss": 0.0, "weights": b""}
+
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
+    try:
+        opts = SearchOptions(space=SearchSpace.from_dict(SPACE), train_images=[], val_sets={"val": []},
+                             study="ahead", storage=f"sqlite:///{tmp_path}/a.db", trials=16, workers=4,
+                             objectives="psnr,params", settings={"latency": False,
+                                                                 "cost_cache": str(tmp_path / "c.json")},
+                             progress=False, trial_fn=fake)
+        outcome = run_search(opts)
+    finally:
+        ray.shutdown()
+    trials = outcome.study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    keys = [t.user_attrs["config"] for t in complete]
+    assert outcome.complete == len(complete) == 16 and len(set(keys)) == 16
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert {t.user_attrs.get("proposal") for t in complete} >= {"initial design", "expected HV improvement"}

@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from nas_sr.search.ahead import MIN_WORKERS, ProposalsAhead
 from nas_sr.search.constraints import Constraint, parse_constraint
 from nas_sr.search.early_stopping import record_pruned
 from nas_sr.search.early_stopping import trial_settings as es_settings
@@ -296,6 +297,9 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
     timeout = opts.trial_timeout if opts.trial_timeout is not None else default_trial_timeout(settings)
     runner = _Runner(opts, data, timeout)
+    # Many workers: each proposal is computed while trials run, not while a freed worker waits.
+    proposer = (ProposalsAhead(strategy, opts.space, opts.storage, study.study_name)
+                if opts.workers >= MIN_WORKERS else strategy)
     board, rungs, pruned_keys = _early_stopping(opts, study, objectives, settings)
     start = time.perf_counter()
     store_dir = artifact_dir(opts.storage)
@@ -320,7 +324,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
                     stopped = f"every one of the {total} configurations of the space is evaluated or running"
                     break
                 known = {**{k: t.number for t, _, k in inflight.values()}, **pruned_keys, **done_keys}
-                propose: Strategy | None = strategy
+                propose: Strategy | None = proposer
                 if retries:  # a lost trial's configuration first
                     params, attempt, lost = retries.pop(0)
                     study.enqueue_trial(params, user_attrs={"retry_of": lost, "attempt": attempt},
@@ -391,6 +395,8 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
         raise
     finally:
         bar.close()
+        if isinstance(proposer, ProposalsAhead):
+            proposer.close()
         for ref in inflight:
             runner.cancel(ref)
         if reason_on_exit != "storage unavailable":
