@@ -50,8 +50,15 @@ def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str],
     if not margins or not any(margins):
         return [int(i) for i in np.flatnonzero(_is_pareto_front(loss, assume_unique_lexsorted=False))]
     lowered = loss - np.asarray(margins, dtype=float)  # each point's loss, less its margin
-    beaten = ((loss[None, :, :] <= lowered[:, None, :]).all(axis=2)
-              & (loss[None, :, :] < lowered[:, None, :]).any(axis=2)).any(axis=1)
+    # A point that beats another by the margins is dominated by (or is) a point of the strict front,
+    # which beats it too: testing against the strict front alone gives the same answer in O(n |front|)
+    # (a 100,000-trial study: not 10^10 pairs).
+    strict = loss[_is_pareto_front(loss, assume_unique_lexsorted=False)]
+    beaten = np.zeros(len(loss), dtype=bool)
+    for start in range(0, len(loss), 4096):  # in blocks: memory of 4096 x |front| x objectives
+        low = lowered[start:start + 4096, None, :]
+        beaten[start:start + 4096] = ((strict[None, :, :] <= low).all(axis=2)
+                                      & (strict[None, :, :] < low).any(axis=2)).any(axis=1)
     return [int(i) for i in np.flatnonzero(~beaten)]
 
 
