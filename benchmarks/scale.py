@@ -187,6 +187,7 @@ def run_engine(args: argparse.Namespace, url: str, folder: Path, params: dict[st
     opts = driver.SearchOptions(
         space=load_space(SPACE_FILE), train_images=[], val_sets={"val": []}, study="scale", storage=url,
         trials=args.trials, workers=args.workers, objectives=OBJECTIVES, seed=args.seed, progress=False,
+        sampler=args.sampler,
         trial_fn=make_stand_in(args.trial_seconds, params, str(log_dir)), ray_address=args.address,
         settings={"cost_cache": str(folder / "costs.json"), "resolution": [1920, 1080], "max_steps": 100})
     previous, driver._Runner = driver._Runner, TimedRunner
@@ -362,6 +363,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--storage", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--address", default=None, help="an existing Ray cluster (auto, HOST:PORT); default: start one")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sampler", default="cost-aware", help="the engine's strategy (default: cost-aware, "
+                        "nas-sr search's default; tpe: the sampler Ray Tune runs here)")
     parser.add_argument("--no-tune", action="store_true", help="skip the Ray Tune run")
     parser.add_argument("--proposal-sizes", type=int, nargs="*", default=[100, 1000, 5000],
                         help="study sizes of the proposal timing (none: skip it)")
@@ -379,7 +382,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     server = Postgres() if args.storage == "postgresql" else None
     result: dict[str, Any] = {"workers": args.workers, "trial_seconds": args.trial_seconds, "trials": args.trials,
-                              "storage": args.storage, "cpus": os.cpu_count(), "ray_address": args.address}
+                              "storage": args.storage, "sampler": args.sampler,
+                              "cpus": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 1), "ray_address": args.address}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -412,6 +416,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if server:
             server.close()
     engine, tune = result.get("engine", {}), result.get("ray_tune")
+    result["load_avg_end"] = round(os.getloadavg()[0], 1)  # other processes on the machine
     result["acceptance"] = {
         "utilisation>=0.85": engine.get("utilisation", 0) >= 0.85,
         "no_lost_duplicated_running": not (engine.get("lost") or engine.get("duplicated") or engine.get("running")),
