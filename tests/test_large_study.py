@@ -70,3 +70,22 @@ def test_pareto_cli_prints_the_front(demo, cli):
     status, out, _ = cli("pareto", "--study", "demo", "--storage", url, "--format", "json")
     assert status == 0
     assert [row["number"] for row in json.loads(out)] == [t.number for t in pareto_front(study)]
+
+
+def test_large_traces_hover_lean_small_ones_keep_the_config(monkeypatch):
+    """A trace over LEAN_HOVER_FROM points carries no per-point text (numbers and axes only, typed
+    arrays); a smaller one keeps the config in its hover."""
+    import pandas as pd
+
+    from nas_sr.browse import report
+    from nas_sr.search.objectives import parse_objectives
+
+    x, y = parse_objectives("params,psnr", ["val"])
+    frame = pd.DataFrame({"params": [10.0, 20.0, 30.0], "psnr_val": [30.0, 31.0, 32.0], "family": ["a"] * 3,
+                          "config": ['{"k":1}'] * 3}, index=pd.Index([4, 7, 9], name="number"))
+    small = report._scatter(frame, x, y, mode="markers")
+    assert '{"k":1}' in small.text[0] and list(small.customdata) == [4, 7, 9]
+    monkeypatch.setattr(report, "LEAN_HOVER_FROM", 2)
+    lean = report._scatter(frame, x, y, mode="markers")
+    assert lean.text is None and list(lean.customdata) == [4, 7, 9] and "%{customdata}" in lean.hovertemplate
+    assert list(lean.x) == [10.0, 20.0, 30.0] and list(lean.y) == [30.0, 31.0, 32.0]

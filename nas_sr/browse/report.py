@@ -23,6 +23,9 @@ GREY = "rgba(150,150,150,0.45)"
 LOG_AXES = ("params", "flops")
 #: Above this many points a trace is drawn with WebGL.
 WEBGL_FROM = 2000
+#: A trace of more points hovers its trial number and axes only: no per-point text (a 100,000-trial
+#: front's page would carry 11 MB of configs, and take seconds to send and parse).
+LEAN_HOVER_FROM = 20_000
 
 
 def default_axes(objectives: Sequence[Objective]) -> tuple[Objective, Objective]:
@@ -64,10 +67,19 @@ def _scatter(frame: "pd.DataFrame", x: Objective, y: Objective, more: Sequence[O
              **kw: Any) -> "go.Scatter":
     import plotly.graph_objects as go
 
+    import numpy as np
+
     kind = go.Scattergl if len(frame) > WEBGL_FROM else go.Scatter
+    axes = f"{x.name}=%{{x:.4g}}<br>{y.name}=%{{y:.4g}}"
+    if len(frame) > LEAN_HOVER_FROM:  # the trace's name (the family) and its number; the rest is a click away
+        # float32 and int32: half the bytes (plotly sends typed arrays), more digits than the hover shows
+        return kind(x=frame[x.key].to_numpy(np.float32, na_value=np.nan),
+                    y=frame[y.key].to_numpy(np.float32, na_value=np.nan),
+                    customdata=np.asarray(frame.index, dtype=np.int32),
+                    hovertemplate="trial %{customdata}<br>" + axes + "<extra>%{fullData.name}</extra>", **kw)
     return kind(x=frame[x.key].astype("float64"), y=frame[y.key].astype("float64"),
                 customdata=list(map(int, frame.index)), text=_hover(frame, more),
-                hovertemplate="%{text}<br>" + f"{x.name}=%{{x:.4g}}<br>{y.name}=%{{y:.4g}}<extra></extra>", **kw)
+                hovertemplate="%{text}<br>" + axes + "<extra></extra>", **kw)
 
 
 def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Objective | str | None" = None,
