@@ -25,6 +25,7 @@ RUNNING: trials left RUNNING. The last line is one JSON object with every figure
 
     python benchmarks/scale.py --workers 32 --trial-seconds 5 --trials 320 --storage postgresql
     python benchmarks/scale.py --address auto ...   # an existing (multi-node) Ray cluster
+    benchmarks/scale_cluster.sh 2 32 --trials 320 ... # a 3-node cluster on this machine, then the above
 """
 
 from __future__ import annotations
@@ -219,7 +220,8 @@ def run_engine(args: argparse.Namespace, url: str, folder: Path, params: dict[st
         "complete": len(complete), "failed": outcome.failed, "duplicate_proposals": outcome.duplicates,
         "lost": lost,
         "duplicated": len(keys) - len(set(keys)),
-        "running": sum(1 for t in trials if t.state == TrialState.RUNNING)}
+        "running": sum(1 for t in trials if t.state == TrialState.RUNNING),
+        "nodes_used": len({t.user_attrs.get("ray_node_id") for t in complete})}
 
 
 # --- Ray Tune --------------------------------------------------------------------------------------
