@@ -84,12 +84,13 @@ def _scatter(frame: "pd.DataFrame", x: Objective, y: Objective, more: Sequence[O
 
 def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Objective | str | None" = None,
                  frame: "pd.DataFrame | None" = None, reference: "pd.DataFrame | None" = None,
-                 front_on: Sequence[Objective] = ()) -> "go.Figure":
+                 front_on: Sequence[Objective] = (), front: Any = None) -> "go.Figure":
     """The COMPLETE trials on ``x`` and ``y`` (default :func:`default_axes`): feasible ones coloured by
     family, infeasible grey, the front on these two objectives highlighted and joined; ``reference``
     (rows of a reference study) drawn as crosses where it has both columns. With ``front_on``, the
     front highlighted is the one on those objectives, not joined (off the axes it is no line), and
-    the hover shows the objectives off the axes."""
+    the hover shows the objectives off the axes. ``front``: that front's mask over ``frame`` when the
+    caller has it already (``frame``'s rows all have both axes)."""
     import plotly.graph_objects as go
 
     dx, dy = default_axes(view.objectives)
@@ -102,7 +103,7 @@ def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Object
         data = data.iloc[:0]
     more = [o for o in front_on if o.key not in (x.key, y.key)]
     joined = not more
-    on = front_mask(data, list(front_on) or [x, y], view.front_tolerance)
+    on = front if front is not None else front_mask(data, list(front_on) or [x, y], view.front_tolerance)
     feasible = data["feasible"].fillna(False).to_numpy(bool)
     traces = []
     families = data["family"].astype("string").fillna("?") if "family" in data else None
