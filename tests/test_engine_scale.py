@@ -9,7 +9,7 @@ import pytest
 def _study(tmp_path, name="s"):
     import optuna
 
-    from nas_sr.search.study import open_storage
+    from nas_sr.study.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path}/s.db"), study_name=name)
@@ -67,6 +67,22 @@ def test_batched_attrs_one_transaction_per_trial(tmp_path):
     study.tell(trial, 0.0)
     assert len(study.trials[0].user_attrs) == 20
     assert len(commits) < 10  # one for the attributes, the rest tell's own (unbatched: 20 more)
+
+
+def test_sql_paths_see_batched_attrs(tmp_path):
+    """The study layer's SQL readers and writers (read_trial_rows, write_finished_attrs) see
+    attribute writes still held back by the batching storage."""
+    from nas_sr.study import read_trial_rows, write_finished_attrs
+
+    study = _study(tmp_path)
+    trial = study.ask()
+    trial.set_user_attr("psnr_val", 31.5)
+    (row,) = read_trial_rows(study)
+    assert row.user_attrs == {"psnr_val": 31.5}
+    trial.set_user_attr("late", 1)
+    study.tell(trial, 1.0)
+    assert write_finished_attrs(study, {0: {"note": "x"}}) == 1
+    assert study.trials[0].user_attrs == {"psnr_val": 31.5, "late": 1, "note": "x"}
 
 
 SPACE = {"name": "t", "scales": [2, 3], "branches": [

@@ -4,8 +4,8 @@ records (:class:`Shown`, what the commands print of a ``FrozenTrial``) only for 
 ``study.get_trials()`` builds every trial with every attribute (a search records about 25 per
 trial): over a minute for 100,000 trials. ``nas-sr pareto`` needs the objective values of the
 COMPLETE trials and their feasibility; ``nas-sr trials --limit N`` needs N trials. On an RDB
-storage (SQLite, PostgreSQL) these functions read just that with SQL on Optuna's tables (by their
-documented names), the trials shown in three queries whatever their count; on other
+storage (SQLite, PostgreSQL) these functions read just that with SQL on Optuna's tables (its
+models, through :func:`nas_sr.study._optuna.rdb_models`), the trials shown in three queries whatever their count; on other
 storages they return None and the caller reads through Optuna as before.
 """
 
@@ -21,22 +21,12 @@ if TYPE_CHECKING:
     import optuna
 
 
-def rdb_storage(study: "optuna.Study") -> Any:
-    """The ``RDBStorage`` under ``study``'s storage wrappers, or None."""
-    from optuna.storages import RDBStorage
-
-    storage = getattr(study._storage, "_backend", study._storage)
-    return storage if isinstance(storage, RDBStorage) else None
-
-
 def _tables() -> tuple[Any, Any, Any]:
-    import sqlalchemy as sa
+    from nas_sr.study._optuna import rdb_models
 
-    trials = sa.table("trials", sa.column("trial_id"), sa.column("number"), sa.column("study_id"),
-                      sa.column("state"))
-    users = sa.table("trial_user_attributes", sa.column("trial_id"), sa.column("key"), sa.column("value_json"))
-    systems = sa.table("trial_system_attributes", sa.column("trial_id"), sa.column("key"), sa.column("value_json"))
-    return trials, users, systems
+    models = rdb_models()
+    return (models.TrialModel.__table__, models.TrialUserAttributeModel.__table__,
+            models.TrialSystemAttributeModel.__table__)
 
 
 def _states(column: Any, states: Sequence[str]) -> Any:
@@ -64,7 +54,9 @@ def shown(conn: Any, ids: Sequence[int]) -> list[Shown]:
     from optuna.trial import TrialState
 
     trials, users, systems = _tables()
-    values_table = sa.table("trial_values", sa.column("trial_id"), sa.column("objective"), sa.column("value"))
+    from nas_sr.study._optuna import rdb_models
+
+    values_table = rdb_models().TrialValueModel.__table__
     rows = conn.execute(sa.select(trials.c.trial_id, trials.c.number, trials.c.state)
                         .where(trials.c.trial_id.in_(list(ids)))).all()
     attrs: dict[int, dict[str, Any]] = {r[0]: {} for r in rows}
@@ -92,14 +84,15 @@ def front_trials(study: "optuna.Study", objectives: Sequence[Objective], toleran
     PSNR kept), by number; None when the storage is not an RDB one."""
     import sqlalchemy as sa
 
-    from nas_sr.search.report import margins, non_dominated
+    from nas_sr.study._optuna import rdb_backend, study_id
+    from nas_sr.study.front import margins, non_dominated
 
-    storage = rdb_storage(study)
+    storage = rdb_backend(study)
     if storage is None:
         return None
     trials, users, systems = _tables()
     keys = [o.key for o in objectives]
-    where = [trials.c.study_id == study._study_id, _states(trials.c.state, ["COMPLETE"])]
+    where = [trials.c.study_id == study_id(study), _states(trials.c.state, ["COMPLETE"])]
     # One row per trial: the objectives' attributes pivoted in SQL (JSON numbers are their text).
     pivot = [sa.func.max(sa.case((users.c.key == sa.literal(k), users.c.value_json))).label(f"v{j}")
              for j, k in enumerate(keys)]
@@ -123,11 +116,13 @@ def latest_trials(study: "optuna.Study", states: Sequence[str] | None, limit: in
     the storage is not an RDB one."""
     import sqlalchemy as sa
 
-    storage = rdb_storage(study)
+    from nas_sr.study._optuna import rdb_backend, study_id
+
+    storage = rdb_backend(study)
     if storage is None:
         return None
     trials, _, _ = _tables()
-    where = [trials.c.study_id == study._study_id]
+    where = [trials.c.study_id == study_id(study)]
     if states is not None:
         where.append(_states(trials.c.state, states))
     with storage.engine.connect() as conn:

@@ -42,7 +42,7 @@ class Proposer:
     def __init__(self, strategy: Strategy, storage: str, study: str) -> None:
         import optuna
 
-        from nas_sr.search.study import open_storage
+        from nas_sr.study.storage import open_storage
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.strategy = strategy

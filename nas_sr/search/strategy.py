@@ -185,13 +185,13 @@ def make_strategy(name: str, space: "SearchSpace", objectives: Sequence["Objecti
 def next_trial(study: "optuna.Study", space: "SearchSpace", strategy: Strategy | None,
                known: Mapping[str, int]) -> NextTrial:
     """Ask the study for the next trial: the strategy's proposal (enqueued first, with its user
-    attributes) or, without one, the sampler's choice. ``strategy=None`` asks for a trial already
-    enqueued (a retry). Raises :class:`SpaceExhausted` from the strategy."""
-    from nas_sr.models.registry import config_key
-
+    attributes) or, without one, the sampler's choice. A proposal of every parameter starts RUNNING in
+    one transaction (:func:`nas_sr.study.record.start_trial`), its sampler not asked.
+    ``strategy=None`` asks for a trial already enqueued (a retry). Raises :class:`SpaceExhausted` from the strategy."""
     from optuna.trial import FixedTrial
 
-    from nas_sr.search.batched import start_trial
+    from nas_sr.models.registry import config_key
+    from nas_sr.study.record import start_trial
 
     proposal = strategy.propose(study, known) if strategy is not None else None
     fixed = FixedTrial(proposal.params) if proposal is not None else None

@@ -1,8 +1,6 @@
-"""Fewer database round trips per trial: attributes written in one transaction, trials started in one.
+"""Fewer database round trips per trial: a trial's attribute writes in one transaction.
 
-:func:`start_trial` creates a proposed trial RUNNING with its parameters and user attributes in
-one transaction (``enqueue_trial`` then ``ask`` then one ``set_trial_param`` per parameter took
-six or more, each a commit).
+(A proposed trial starts in one transaction too: :func:`nas_sr.study.record.start_trial`.)
 
 Optuna's ``RDBStorage`` commits every ``set_trial_user_attr`` / ``set_trial_system_attr`` on its
 own (a session, a trial lookup, an upsert, a commit): a search records some 35 attributes per
@@ -10,24 +8,23 @@ trial, which made attribute writes a third of the driver's time per trial (profi
 ``benchmarks/scale.py``). :class:`BatchedAttrStorage` holds attribute writes back and writes them
 all in one transaction (one trial-state check, one delete, one multi-row insert per table) at the
 next call of any other storage method, so every read, ``tell`` and ``ask`` sees them: the study
-reads exactly as if each had been written at once. Callers keep calling ``trial.set_user_attr``.
+reads exactly as if each had been written at once; the SQL fast paths of this package reach the
+database through :func:`nas_sr.study._optuna.rdb_backend`, which flushes it first. Writers keep
+going through :mod:`nas_sr.study.record`.
 
 A write to a finished trial fails at that flush (Optuna's ``UpdateFinishedTrialError``) instead
-of at the call. Only SQL tables are written, by name (Optuna's documented schema): no Optuna
-private module.
+of at the call. Optuna's tables are reached through its models
+(:func:`nas_sr.study._optuna.rdb_models`), like every SQL path of nas-sr.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any
 
-if TYPE_CHECKING:
-    import optuna
-
-#: Optuna's tables of trial attributes, by the storage method that writes them.
-TABLES = {"set_trial_user_attr": "trial_user_attributes", "set_trial_system_attr": "trial_system_attributes"}
+#: Optuna's models of trial attributes, by the storage method that writes them.
+TABLES = {"set_trial_user_attr": "TrialUserAttributeModel", "set_trial_system_attr": "TrialSystemAttributeModel"}
 #: Storage methods that neither read nor write trials: no flush needed before them.
 NO_FLUSH = frozenset({"get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
                       "get_study_user_attrs", "get_study_system_attrs", "get_all_studies"})
@@ -82,7 +79,7 @@ def _make_class() -> type:
         return getattr(self._inner, name)
 
     namespace.update({method: hold(table) for method, table in TABLES.items()})
-    namespace.update(__init__=__init__, flush=flush, __getattr__=__getattr__, __module__=__name__,
+    namespace.update(__init__=__init__, flush=flush, holds_writes=True, __getattr__=__getattr__, __module__=__name__,
                      __doc__="An Optuna storage whose trial attribute writes are batched (see the module).")
     return type("BatchedAttrStorage", (base,), namespace)
 
@@ -91,14 +88,17 @@ def _write(engine: Any, pending: dict[tuple[str, int], dict[str, str]]) -> list[
     """Write the attributes of the unfinished trials; returns the finished (or missing) ones."""
     import sqlalchemy as sa
 
-    trials = sa.table("trials", sa.column("trial_id"), sa.column("state"))
+    from nas_sr.study._optuna import rdb_models
+
+    models = rdb_models()
+    trials = models.TrialModel.__table__
     ids = sorted({trial_id for _, trial_id in pending})
     with engine.begin() as conn:
         states = dict(conn.execute(sa.select(trials.c.trial_id, trials.c.state)
                                    .where(trials.c.trial_id.in_(ids))).all())
         finished = [i for i in ids if str(states.get(i, "")).rsplit(".", 1)[-1] not in ("RUNNING", "WAITING")]
-        for name in sorted({table for table, _ in pending}):
-            table = sa.table(name, sa.column("trial_id"), sa.column("key"), sa.column("value_json"))
+        for name in sorted({model for model, _ in pending}):
+            table = getattr(models, name).__table__
             rows = [{"trial_id": trial_id, "key": k, "value_json": v}
                     for (t, trial_id), attrs in pending.items() if t == name and trial_id not in finished
                     for k, v in attrs.items()]
@@ -109,21 +109,6 @@ def _write(engine: Any, pending: dict[tuple[str, int], dict[str, str]]) -> list[
                 conn.execute(table.delete().where(table.c.trial_id == trial_id, table.c.key.in_(keys)))
             conn.execute(table.insert(), rows)
     return finished
-
-
-def start_trial(study: "optuna.Study", params: dict[str, Any], distributions: dict[str, Any],
-                user_attrs: Mapping[str, Any] | None = None) -> "optuna.Trial":
-    """A new RUNNING trial of ``study`` with these parameters (their distributions as the space
-    suggests them) and user attributes, written in one transaction; the same trial as
-    ``enqueue_trial(params, user_attrs)`` then ``ask()`` gives with a sampler that has no say over
-    fixed parameters (the strategies' random sampler)."""
-    import optuna
-    from optuna.trial import TrialState, create_trial
-
-    template = create_trial(state=TrialState.RUNNING, params=params, distributions=distributions,
-                            user_attrs=dict(user_attrs or {}))
-    trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
-    return optuna.Trial(study, trial_id)
 
 
 def batched_storage(inner: Any, engine: Any) -> Any:
