@@ -298,7 +298,7 @@ def proposal_seconds(args: argparse.Namespace, url: str, folder: Path, params: d
     import random
     from optuna.trial import TrialState, create_trial
 
-    from nas_sr.browse.bulk import bulk_add_trials
+    from nas_sr.study.bulk import bulk_add_trials
     from nas_sr.search.cost_aware import candidates
     from nas_sr.search.objectives import parse_objectives
     from nas_sr.search.strategy import make_strategy
