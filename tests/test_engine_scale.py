@@ -37,19 +37,28 @@ def test_batched_attrs_read_back_as_written(tmp_path):
 
 
 def test_batched_attrs_of_a_finished_trial_fail(tmp_path):
-    """A write to a finished trial raises (at the next storage call); the other writes are kept."""
+    """A write to a finished trial raises at the call, as Optuna's own; one finished meanwhile by
+    another process raises at the next storage call; the other writes are kept."""
+    import optuna
     from optuna.exceptions import UpdateFinishedTrialError
 
     study = _study(tmp_path)
-    first, second = study.ask(), study.ask()
+    first, second, third = study.ask(), study.ask(), study.ask()
     study.tell(first, 1.0)
-    storage = study._storage
-    storage.set_trial_user_attr(first._trial_id, "late", 1)
+    with pytest.raises(UpdateFinishedTrialError):
+        study._storage.set_trial_user_attr(first._trial_id, "late", 1)
+    with pytest.raises(UpdateFinishedTrialError):
+        first.set_user_attr("late", 1)
     second.set_user_attr("kept", 2)
+    third.set_user_attr("early", 1)  # held; then the trial is finished elsewhere
+    third.set_user_attr("twice", 1)
+    optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/s.db").tell(third.number, 3.0)
+    third.set_user_attr("late", 2)  # seen RUNNING before: held without a read
     with pytest.raises(UpdateFinishedTrialError):
         study.get_trials(deepcopy=False)
-    trials = study.get_trials(deepcopy=False)  # the bad write is dropped: reads work again
+    trials = study.get_trials(deepcopy=False)  # the bad writes are dropped: reads work again
     assert "late" not in trials[0].user_attrs and trials[1].user_attrs == {"kept": 2}
+    assert trials[2].user_attrs == {}
 
 
 def test_batched_attrs_one_transaction_per_trial(tmp_path):

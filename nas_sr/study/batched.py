@@ -12,8 +12,9 @@ reads exactly as if each had been written at once; the SQL fast paths of this pa
 database through :func:`nas_sr.study._optuna.rdb_backend`, which flushes it first. Writers keep
 going through :mod:`nas_sr.study.record`.
 
-A write to a finished trial fails at that flush (Optuna's ``UpdateFinishedTrialError``) instead
-of at the call. Optuna's tables are reached through its models
+A write to a trial this storage has not seen unfinished since its last state change reads the
+trial's state first and fails at the call on a finished one (Optuna's ``UpdateFinishedTrialError``),
+as Optuna's setters do; one finished meanwhile by another process fails at the flush instead. Optuna's tables are reached through its models
 (:func:`nas_sr.study._optuna.rdb_models`), like every SQL path of nas-sr.
 """
 
@@ -50,11 +51,15 @@ def _make_class() -> type:
     def __init__(self: Any, inner: Any, engine: Any) -> None:
         self._inner, self._engine = inner, engine
         self._pending: dict[tuple[str, int], dict[str, str]] = {}
+        self._open: set[int] = set()  # trials seen unfinished since their last state change
         self._lock = threading.RLock()  # the driver and a proposal thread share the storage
 
     def hold(table: str) -> Any:
         def setter(self: Any, trial_id: int, key: str, value: Any) -> None:
             text = json.dumps(value)  # not serialisable: fails here, at the caller, as Optuna would
+            if trial_id not in self._open:  # finished: fails here too (one state read per trial)
+                _check_open(self._engine, trial_id)
+                self._open.add(trial_id)
             with self._lock:
                 self._pending.setdefault((table, trial_id), {})[key] = text
 
@@ -73,15 +78,46 @@ def _make_class() -> type:
             raise UpdateFinishedTrialError(f"trial_id {finished[0]} is finished (or gone): its attributes "
                                            "cannot be updated")
 
+    def create_new_trial(self: Any, study_id: int, template_trial: Any = None) -> int:
+        self.flush()
+        trial_id = self._inner.create_new_trial(study_id, template_trial)
+        if template_trial is None or not template_trial.state.is_finished():  # no state read needed
+            self._open.add(trial_id)
+        return trial_id
+
+    def set_trial_state_values(self: Any, trial_id: int, *args: Any, **kwargs: Any) -> Any:
+        self.flush()
+        self._open.discard(trial_id)  # finished, maybe: the next write reads its state again
+        return self._inner.set_trial_state_values(trial_id, *args, **kwargs)
+
     def __getattr__(self: Any, name: str) -> Any:  # anything else the inner storage has
-        if name in ("_inner", "_pending", "_engine", "_lock"):
+        if name in ("_inner", "_pending", "_engine", "_lock", "_open"):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
     namespace.update({method: hold(table) for method, table in TABLES.items()})
-    namespace.update(__init__=__init__, flush=flush, holds_writes=True, __getattr__=__getattr__, __module__=__name__,
+    namespace.update(__init__=__init__, flush=flush, create_new_trial=create_new_trial,
+                     set_trial_state_values=set_trial_state_values,
+                     holds_writes=True, __getattr__=__getattr__, __module__=__name__,
                      __doc__="An Optuna storage whose trial attribute writes are batched (see the module).")
     return type("BatchedAttrStorage", (base,), namespace)
+
+
+def _check_open(engine: Any, trial_id: int) -> None:
+    """Raise Optuna's ``UpdateFinishedTrialError`` (``KeyError`` when there is no such trial) unless
+    the trial is RUNNING or WAITING, as Optuna's own attribute setters do."""
+    import sqlalchemy as sa
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    from nas_sr.study._optuna import rdb_models
+
+    trials = rdb_models().TrialModel.__table__
+    with engine.connect() as conn:
+        state = conn.execute(sa.select(trials.c.state).where(trials.c.trial_id == trial_id)).scalar()
+    if state is None:
+        raise KeyError(f"no trial with trial_id {trial_id}")
+    if str(state).rsplit(".", 1)[-1] not in ("RUNNING", "WAITING"):
+        raise UpdateFinishedTrialError(f"trial_id {trial_id} is finished: its attributes cannot be updated")
 
 
 def _write(engine: Any, pending: dict[tuple[str, int], dict[str, str]]) -> list[int]:
