@@ -52,7 +52,7 @@ def _make_class() -> type:
         self._inner, self._engine = inner, engine
         self._pending: dict[tuple[str, int], dict[str, str]] = {}
         self._open: set[int] = set()  # trials seen unfinished since their last state change
-        self._lock = threading.RLock()  # the driver and a proposal thread share the storage
+        self._lock = threading.RLock()  # a storage may be shared by threads (Optuna allows it)
 
     def hold(table: str) -> Any:
         def setter(self: Any, trial_id: int, key: str, value: Any) -> None:
