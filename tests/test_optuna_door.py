@@ -116,6 +116,41 @@ def test_rdb_models_read_what_the_api_wrote(tmp_path):
     assert kind.name == "INF_POS", _changed("TrialValueModel.value_to_stored_repr")
 
 
+def test_rdb_backend_flushes_batched_attribute_writes(tmp_path):
+    """Through nas-sr's batching wrapper (nas_sr.study.batched): the RDBStorage found, and attribute
+    writes held back reach the database before any SQL reads it."""
+    import sqlalchemy as sa
+
+    from nas_sr.study.storage import open_storage
+
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}"), study_name="s")
+    trial = study.ask()
+    trial.set_user_attr("held", 7)
+    backend = _optuna.rdb_backend(study)
+    assert isinstance(backend, optuna.storages.RDBStorage), _changed("_CachedStorage._backend")
+    users = _optuna.rdb_models().TrialUserAttributeModel.__table__
+    with backend.engine.connect() as conn:
+        assert conn.execute(sa.select(users.c.value_json).where(users.c.key == "held")).scalar() == "7"
+
+
+def test_create_running_trial_from_a_template(tmp_path):
+    """``create_new_trial(study_id, template_trial=...)`` and ``Trial(study, trial_id)``: a RUNNING
+    trial with the template's params, distributions and user attributes, that tell finishes."""
+    from optuna.distributions import IntDistribution
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    template = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING, params={"x": 3},
+                                         distributions={"x": IntDistribution(0, 5)}, user_attrs={"why": "test"})
+    trial = _optuna.create_running_trial(study, template)
+    assert isinstance(trial, optuna.Trial) and trial.number == 1, _changed("Trial(study, trial_id)")
+    assert trial.suggest_int("x", 0, 5) == 3, _changed("BaseStorage.create_new_trial(template_trial=)")
+    (stored,) = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    assert stored.params == {"x": 3} and stored.user_attrs == {"why": "test"}
+    study.tell(trial, 2.0)
+    assert [t.value for t in study.trials] == [1.0, 2.0]
+
+
 def test_a_missing_private_name_says_what_moved(monkeypatch):
     with pytest.raises(_optuna.OptunaChanged, match=r"optuna\._hypervolume\.no_such_function.*optuna<6"):
         _optuna._private("optuna._hypervolume", "no_such_function")

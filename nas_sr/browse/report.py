@@ -24,6 +24,9 @@ GREY = "rgba(150,150,150,0.45)"
 LOG_AXES = ("params", "flops")
 #: Above this many points a trace is drawn with WebGL.
 WEBGL_FROM = 2000
+#: A trace of more points hovers its trial number and axes only: no per-point text (a 100,000-trial
+#: front's page would carry 11 MB of configs, and take seconds to send and parse).
+LEAN_HOVER_FROM = 20_000
 
 
 def default_axes(objectives: Sequence[Objective]) -> tuple[Objective, Objective]:
@@ -65,20 +68,30 @@ def _scatter(frame: "pd.DataFrame", x: Objective, y: Objective, more: Sequence[O
              **kw: Any) -> "go.Scatter":
     import plotly.graph_objects as go
 
+    import numpy as np
+
     kind = go.Scattergl if len(frame) > WEBGL_FROM else go.Scatter
+    axes = f"{x.name}=%{{x:.4g}}<br>{y.name}=%{{y:.4g}}"
+    if len(frame) > LEAN_HOVER_FROM:  # the trace's name (the family) and its number; the rest is a click away
+        # float32 and int32: half the bytes (plotly sends typed arrays), more digits than the hover shows
+        return kind(x=frame[x.key].to_numpy(np.float32, na_value=np.nan),
+                    y=frame[y.key].to_numpy(np.float32, na_value=np.nan),
+                    customdata=np.asarray(frame.index, dtype=np.int32),
+                    hovertemplate="trial %{customdata}<br>" + axes + "<extra>%{fullData.name}</extra>", **kw)
     return kind(x=frame[x.key].astype("float64"), y=frame[y.key].astype("float64"),
                 customdata=list(map(int, frame.index)), text=_hover(frame, more),
-                hovertemplate="%{text}<br>" + f"{x.name}=%{{x:.4g}}<br>{y.name}=%{{y:.4g}}<extra></extra>", **kw)
+                hovertemplate="%{text}<br>" + axes + "<extra></extra>", **kw)
 
 
 def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Objective | str | None" = None,
                  frame: "pd.DataFrame | None" = None, reference: "pd.DataFrame | None" = None,
-                 front_on: Sequence[Objective] = ()) -> "go.Figure":
+                 front_on: Sequence[Objective] = (), front: Any = None) -> "go.Figure":
     """The COMPLETE trials on ``x`` and ``y`` (default :func:`default_axes`): feasible ones coloured by
     family, infeasible grey, the front on these two objectives highlighted and joined; ``reference``
     (rows of a reference study) drawn as crosses where it has both columns. With ``front_on``, the
     front highlighted is the one on those objectives, not joined (off the axes it is no line), and
-    the hover shows the objectives off the axes."""
+    the hover shows the objectives off the axes. ``front``: that front's mask over ``frame`` when the
+    caller has it already (``frame``'s rows all have both axes)."""
     import plotly.graph_objects as go
 
     dx, dy = default_axes(view.objectives)
@@ -91,7 +104,7 @@ def front_figure(view: StudyView, x: "Objective | str | None" = None, y: "Object
         data = data.iloc[:0]
     more = [o for o in front_on if o.key not in (x.key, y.key)]
     joined = not more
-    on = front_mask(data, list(front_on) or [x, y], view.front_tolerance)
+    on = front if front is not None else front_mask(data, list(front_on) or [x, y], view.front_tolerance)
     feasible = data["feasible"].fillna(False).to_numpy(bool)
     traces = []
     families = data["family"].astype("string").fillna("?") if "family" in data else None

@@ -25,6 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nas_sr.browse.large import front_trials
     from nas_sr.search.objectives import objectives_of_study, parse_objectives
     from nas_sr.search.report import pareto_front, render, trial_row
     from nas_sr.study.storage import load_existing_study
@@ -34,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     if args.objectives:
         sets = [o.name.partition("@")[2] for o in objectives if "@" in o.name]
         objectives = parse_objectives(args.objectives, sets)
-    rows = [trial_row(t, objectives) for t in pareto_front(study, objectives, args.tolerance)]
+    tolerance = args.tolerance if args.tolerance is not None else float(study.user_attrs.get("front_tolerance", 0.0))
+    front = front_trials(study, objectives, tolerance)  # SQL on an RDB storage: fast on 100,000 trials
+    if front is None:
+        front = pareto_front(study, objectives, tolerance)
+    rows = [trial_row(t, objectives) for t in front]
     print(render(rows, args.format))
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nas_sr.cli.argtypes import positive
+
 STATES = {"complete": ("COMPLETE",), "fail": ("FAIL",), "pruned": ("PRUNED",), "running": ("RUNNING",), "all": None}
 
 
@@ -17,11 +19,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--study", default="default", help="study name (default: default)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--state", choices=tuple(STATES), default="all", help="which trials (default all)")
+    p.add_argument("--limit", type=positive, metavar="N", help="only the N latest trials (highest numbers)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from nas_sr.browse.large import latest_trials
     from nas_sr.profile import profile_labels
     from nas_sr.search.objectives import objectives_of_study
     from nas_sr.search.report import render, trial_row
@@ -30,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     study = load_existing_study(args.study, args.storage)
     objectives = objectives_of_study(study.metric_names, study.directions)
     wanted = STATES[args.state]
-    trials = [t for t in study.get_trials(deepcopy=False) if wanted is None or t.state.name in wanted]
+    trials = latest_trials(study, wanted, args.limit) if args.limit else None  # SQL: N trials read, not all
+    if trials is None:
+        trials = [t for t in study.get_trials(deepcopy=False) if wanted is None or t.state.name in wanted]
+        trials = trials[-args.limit:] if args.limit else trials
     labels = sorted({label for t in trials for label in profile_labels(t.user_attrs)})
     print(render([_with_profiles(trial_row(t, objectives), t.user_attrs, labels) for t in trials], args.format))
     return 0

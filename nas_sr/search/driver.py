@@ -28,6 +28,7 @@ import sys
 import time
 from typing import Any, Mapping
 
+from nas_sr.search.ahead import MIN_WORKERS, ProposalsAhead
 from nas_sr.search.candidates import CANDIDATE_LR_SIDE, candidate_cost_fn
 from nas_sr.search.constraints import Constraint, parse_constraint
 from nas_sr.search.device_latency import device_models, predicted_attrs, with_predictions
@@ -35,7 +36,7 @@ from nas_sr.search.early_stopping import prepare as prepare_early_stopping
 from nas_sr.search.early_stopping import record_pruned
 from nas_sr.search.objectives import DEFAULT_OBJECTIVES, Objective, parse_objectives
 from nas_sr.search.options import SearchOptions, SearchOutcome, default_trial_timeout
-from nas_sr.search.progress import front_size, progress
+from nas_sr.search.progress import FrontOnBar, progress
 from nas_sr.search.record import open_search_study, record_complete, record_node, record_started
 from nas_sr.search.reference import measure_references
 from nas_sr.search.runner import SafePointInterrupts
@@ -115,6 +116,9 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     data = {"train": list(opts.train_images), "val": {k: list(v) for k, v in opts.val_sets.items()}}
     timeout = opts.trial_timeout if opts.trial_timeout is not None else default_trial_timeout(settings)
     runner = _Runner(opts, data, timeout)
+    # Many workers: each proposal is computed while trials run, not while a freed worker waits.
+    proposer = (ProposalsAhead(strategy, opts.space, opts.storage, study.study_name)
+                if opts.workers >= MIN_WORKERS else strategy)
     board, rungs, pruned_keys = prepare_early_stopping(opts.early_stopping, study, objectives,
                                                        settings.get("max_steps"))
     start = time.perf_counter()
@@ -127,6 +131,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     reason_on_exit = "driver error"
     asked: set[int] = set()  # trials asked and not yet told: none may outlive the loop RUNNING
     interrupts = SafePointInterrupts()
+    front = FrontOnBar(opts.progress)
     try:
         while True:
             interrupts.check()
@@ -139,7 +144,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
                     stopped = f"every one of the {total} configurations of the space is evaluated or running"
                     break
                 known = {**{k: t.number for t, _, k in inflight.values()}, **pruned_keys, **done_keys}
-                propose: Strategy | None = strategy
+                propose: Strategy | None = proposer
                 if retries:  # a lost trial's configuration first
                     params, attempt, lost = retries.pop(0)
                     study.enqueue_trial(params, user_attrs={"retry_of": lost, "attempt": attempt},
@@ -194,7 +199,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
                 done_keys[key] = trial.number
                 bar.update(1)
             asked.discard(trial.number)
-            bar.set_postfix(failed=failed, dup=duplicates, front=front_size(study), refresh=True)
+            bar.set_postfix(failed=failed, dup=duplicates, front=front(study), refresh=True)
         reason_on_exit = ""
     except KeyboardInterrupt:
         reason_on_exit = "interrupted"
@@ -207,6 +212,8 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
         raise
     finally:
         bar.close()
+        if isinstance(proposer, ProposalsAhead):
+            proposer.close()
         for ref in inflight:
             runner.cancel(ref)
         if reason_on_exit != "storage unavailable":

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
+
+#: Seconds between reads of the front's size for the progress bar (each reads every trial).
+FRONT_EVERY_S = 5.0
 
 
 class _Bar:
@@ -32,3 +36,17 @@ def front_size(study: Any) -> int:
         return len(study.best_trials)
     except Exception:  # noqa: BLE001 - no complete trial yet
         return 0
+
+
+class FrontOnBar:
+    """The front's size the bar shows, read at most every :data:`FRONT_EVERY_S` (it reads every
+    trial: with many workers, reading it at each result cost more than the trials' own records),
+    and never without a bar."""
+
+    def __init__(self, show: bool) -> None:
+        self.show, self.when, self.size = show, -FRONT_EVERY_S, 0
+
+    def __call__(self, study: Any) -> int:
+        if self.show and time.monotonic() - self.when > FRONT_EVERY_S:
+            self.when, self.size = time.monotonic(), front_size(study)
+        return self.size

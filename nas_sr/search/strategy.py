@@ -185,15 +185,28 @@ def make_strategy(name: str, space: "SearchSpace", objectives: Sequence["Objecti
 def next_trial(study: "optuna.Study", space: "SearchSpace", strategy: Strategy | None,
                known: Mapping[str, int]) -> NextTrial:
     """Ask the study for the next trial: the strategy's proposal (enqueued first, with its user
-    attributes) or, without one, the sampler's choice. ``strategy=None`` asks for a trial already
-    enqueued (a retry). Raises :class:`SpaceExhausted` from the strategy."""
+    attributes) or, without one, the sampler's choice. A proposal of every parameter starts RUNNING in
+    one transaction (:func:`nas_sr.study.record.start_trial`), its sampler not asked.
+    ``strategy=None`` asks for a trial already enqueued (a retry). Raises :class:`SpaceExhausted` from the strategy."""
+    from optuna.trial import FixedTrial
+
     from nas_sr.models.registry import config_key
+    from nas_sr.study.record import start_trial
 
     proposal = strategy.propose(study, known) if strategy is not None else None
-    if proposal is not None:
-        study.enqueue_trial(proposal.params, user_attrs=proposal.user_attrs or None, skip_if_exists=False)
-    trial = study.ask()
-    config = space.suggest(trial)
+    fixed = FixedTrial(proposal.params) if proposal is not None else None
+    try:
+        config = space.suggest(fixed) if fixed is not None else None
+    except ValueError:  # the proposal leaves parameters to the sampler
+        config = None
+    if proposal is not None and fixed is not None and config is not None and set(fixed.params) == set(proposal.params):
+        # Every parameter proposed: the trial starts in one transaction, its sampler not asked.
+        trial = start_trial(study, fixed.params, fixed.distributions, proposal.user_attrs)
+    else:
+        if proposal is not None:
+            study.enqueue_trial(proposal.params, user_attrs=proposal.user_attrs or None, skip_if_exists=False)
+        trial = study.ask()
+        config = space.suggest(trial)
     key = config_key(config)
     return NextTrial(trial, config, key, known.get(key))
 

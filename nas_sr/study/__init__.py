@@ -4,11 +4,13 @@ Everything that opens, writes or reads a study goes through this package; it sit
 the browser, profiling, export and the benchmark, and above the models and costs it never imports.
 
 * storage (:mod:`nas_sr.study.storage`): :func:`open_storage` of a URL (SQLite, PostgreSQL, journal
-  file) with retries, :func:`writer_lock` (SQLite's one writer), :data:`DEFAULT_STORAGE`, the
+  file) with retries and a trial's attribute writes batched into one transaction
+  (:mod:`nas_sr.study.batched`), :func:`writer_lock` (SQLite's one writer), :data:`DEFAULT_STORAGE`, the
   folders a study's files go to, :func:`load_existing_study`;
 * the trial record (:mod:`nas_sr.study.record`): :class:`TrialRecord` and its one writer
   :func:`write_record` / reader :func:`read_record`; :func:`write_attrs` (plain attributes of a running
-  trial or a study), :func:`write_finished_attrs` (onto finished trials), :func:`fail_trial`;
+  trial or a study), :func:`write_finished_attrs` (onto finished trials), :func:`start_trial` (a
+  proposed trial RUNNING in one transaction), :func:`fail_trial`;
 * a trial's config and weights (:mod:`nas_sr.study.trial`): :func:`find_trial`, :func:`trial_model`...;
 * the front and the hypervolume (:mod:`nas_sr.study.front`): :func:`non_dominated`,
   :func:`hypervolume`, :func:`non_domination_ranks`, :func:`crowding_distances`...;
@@ -44,6 +46,7 @@ _LAZY = {
     "write_attrs": "nas_sr.study.record",
     "write_finished_attrs": "nas_sr.study.record",
     "write_sampled_attrs": "nas_sr.study.record",
+    "start_trial": "nas_sr.study.record",
     "require_sql": "nas_sr.study.record",
     "fail_trial": "nas_sr.study.record",
     "fail_stale_trials": "nas_sr.study.record",

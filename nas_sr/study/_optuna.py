@@ -105,15 +105,17 @@ def trial_id(trial: Any) -> int:
 
 def rdb_backend(study: "optuna.Study") -> Any:
     """The study's ``RDBStorage`` under Optuna's cache (``_CachedStorage._backend``) and nas-sr's
-    retrying wrapper, or None for other storages (journal, in-memory)."""
+    retrying and batching wrappers (whose held attribute writes it flushes first, so that SQL reads
+    and writes see them), or None for other storages (journal, in-memory)."""
     from optuna.storages import RDBStorage
 
     storage: Any = storage_of(study)
-    for _ in range(3):
-        if isinstance(storage, RDBStorage):
-            return storage
-        storage = getattr(storage, "_backend", None) or getattr(storage, "_inner", None)
-    return None
+    # nas-sr's layers hold their wrapped storage in ``_inner``, Optuna's cache in ``_backend``.
+    while storage is not None and not isinstance(storage, RDBStorage):
+        if getattr(type(storage), "holds_writes", False):  # nas_sr.study.batched: SQL must see them
+            storage.flush()
+        storage = vars(storage).get("_inner") or getattr(storage, "_backend", None)
+    return storage
 
 
 def rdb_models() -> Any:
@@ -124,3 +126,14 @@ def rdb_models() -> Any:
         if not hasattr(models, name):
             raise OptunaChanged(f"optuna.storages._rdb.models has no {name} any more; tested with optuna {TESTED}")
     return models
+
+
+def create_running_trial(study: "optuna.Study", template: "optuna.trial.FrozenTrial") -> "optuna.Trial":
+    """A new RUNNING trial of ``study`` made from ``template`` (its params, distributions, user
+    attributes) in one storage call, as a live ``optuna.Trial``
+    (``BaseStorage.create_new_trial(study_id, template_trial=...)`` and ``Trial(study, trial_id)``,
+    what ``Study.ask`` does once the enqueued trial is popped)."""
+    import optuna
+
+    new_id = storage_of(study).create_new_trial(study_id(study), template_trial=template)
+    return optuna.Trial(study, new_id)

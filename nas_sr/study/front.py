@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     import numpy as np
     from optuna.trial import FrozenTrial
 
+#: Points tested against the strict front at once by :func:`non_dominated` with margins.
+BLOCK = 4096
+
 
 def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
     """Whether ``a`` is at least as good as ``b`` everywhere and better somewhere.
@@ -51,8 +54,15 @@ def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[str],
     if not margins or not any(margins):
         return [int(i) for i in np.flatnonzero(is_pareto_front(loss))]
     lowered = loss - np.asarray(margins, dtype=float)  # each point's loss, less its margin
-    beaten = ((loss[None, :, :] <= lowered[:, None, :]).all(axis=2)
-              & (loss[None, :, :] < lowered[:, None, :]).any(axis=2)).any(axis=1)
+    # A point that beats another by the margins is dominated by (or is) a point of the strict front,
+    # which beats it too: testing against the strict front alone gives the same answer in O(n |front|)
+    # (a 100,000-trial study: not 10^10 pairs).
+    strict = loss[is_pareto_front(loss)]
+    beaten = np.zeros(len(loss), dtype=bool)
+    for start in range(0, len(loss), BLOCK):  # in blocks: memory of BLOCK x |front| x objectives
+        low = lowered[start:start + BLOCK, None, :]
+        beaten[start:start + BLOCK] = ((strict[None, :, :] <= low).all(axis=2)
+                                       & (strict[None, :, :] < low).any(axis=2)).any(axis=1)
     return [int(i) for i in np.flatnonzero(~beaten)]
 
 

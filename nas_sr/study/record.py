@@ -145,6 +145,22 @@ def write_attrs(target: Any, attrs: Mapping[str, Any]) -> None:
         target.set_user_attr(key, value)
 
 
+def start_trial(study: "optuna.Study", params: Mapping[str, Any], distributions: Mapping[str, Any],
+                user_attrs: Mapping[str, Any] | None = None) -> "optuna.Trial":
+    """A new RUNNING trial of ``study`` with these parameters (their distributions as the space
+    suggests them) and user attributes, written in one transaction (``enqueue_trial`` then ``ask``
+    then one ``set_trial_param`` per parameter took six or more, each a commit): the same trial
+    as ``enqueue_trial(params, user_attrs)`` then ``ask()`` gives with a sampler that has no say over
+    fixed parameters (the strategies' random sampler)."""
+    from optuna.trial import TrialState, create_trial
+
+    from nas_sr.study._optuna import create_running_trial
+
+    template = create_trial(state=TrialState.RUNNING, params=dict(params), distributions=dict(distributions),
+                            user_attrs=dict(user_attrs or {}))
+    return create_running_trial(study, template)
+
+
 def write_sampled_attrs(study: "optuna.Study", trial: "FrozenTrial", attrs: Mapping[str, Any]) -> None:
     """Set user attributes on a running trial a sampler holds frozen: Optuna hands samplers a
     ``FrozenTrial``, and its own samplers write to the trial through the study's storage."""

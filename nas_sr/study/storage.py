@@ -79,7 +79,10 @@ def open_storage(url: str, tries: int | None = None,
             raise StorageUnavailable(f"storage URL {hide_password(url)!r}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a URL that can never work: say which and why
             raise ValueError(storage_problem(url, exc)) from None
-        inner = optuna.storages.get_storage(rdb)  # Optuna's cached RDB storage
+        from nas_sr.study.batched import batched_storage
+
+        # Optuna's cached RDB storage; a trial's attribute writes batched into one transaction
+        inner = batched_storage(optuna.storages.get_storage(rdb), rdb.engine)
     return __getattr__("RetryingStorage")(inner, tries, first_delay, url)
 
 
