@@ -171,3 +171,17 @@ def test_ehvi_ignores_dominated_front_points():
     assert len(non_dominated(front)) == 3
     assert expected_hvi(non_dominated(front), others, mean, std, reference) == pytest.approx(
         expected_hvi(front, others, mean, std, reference))
+
+
+@pytest.mark.parametrize("strategy", ["botorch", "optuna-gp"])
+def test_peers_run_in_proxy_mode(small, strategy, one_torch_thread):
+    """The peers see brief-training PSNR (the committed proxy table) like any strategy."""
+    from pathlib import Path
+
+    from nas_sr.bench.proxy import load_proxy
+
+    proxy = load_proxy(Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "esr_x2_proxy.csv")
+    curve, study = run_strategy(small, strategy, 14, 0, proxy=proxy, tolerance=0.05, parallel=2)
+    told = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert told and all(t.values[0] == pytest.approx(proxy.value(t.user_attrs["config"], 0)) for t in told)
+    assert 0.5 < curve[-1] <= 1.0
