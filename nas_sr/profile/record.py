@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 # The names are the trial record's (nas_sr.study.record); these are their names in nas_sr.profile.
-from nas_sr.study.record import PROFILE_PREFIXES, check_label, profile_keys, require_sql, write_finished_attrs
+from nas_sr.study.record import PROFILE_PREFIXES, check_label, profile_keys, write_finished_attrs
 
 __all__ = ["PROFILE_PREFIXES", "check_label", "profile_keys", "is_profile_key", "profile_labels",
-           "rdb_storage", "set_finished_user_attrs"]
+           "set_finished_user_attrs"]
+
 
 def is_profile_key(key: str) -> bool:
     return key.startswith(PROFILE_PREFIXES)
@@ -29,6 +30,5 @@ def profile_labels(attrs: Mapping[str, Any]) -> list[str]:
 
 
 #: The study layer writes attributes onto finished trials (``nas_sr.study.write_finished_attrs``);
-#: these are its names in ``nas_sr.profile``.
-rdb_storage = require_sql
+#: this is its name in ``nas_sr.profile``.
 set_finished_user_attrs = write_finished_attrs
