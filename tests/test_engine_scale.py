@@ -153,6 +153,49 @@ def test_proposals_ahead_without_ray_propose_in_the_driver(tmp_path):
     ahead.close()
 
 
+def test_a_chunk_of_proposals_counts_the_ones_before_as_running(tmp_path):
+    """The actor's chunk: each proposal is made with the configurations of the earlier ones of the
+    chunk known (as running), so a chunk never proposes one configuration twice."""
+    from nas_sr.search.ahead import Proposer
+    from nas_sr.space import SearchSpace
+
+    space = SearchSpace.from_dict(SPACE)
+    a = {"branch": "espcn", "scale": 2, "espcn.width1": 0, "espcn.width2": 3}
+    b = {"branch": "espcn", "scale": 2, "espcn.width1": 1, "espcn.width2": 3}
+    _study(tmp_path)
+    inner = _Fixed([a, b])
+    proposer = Proposer(inner, space, f"sqlite:///{tmp_path}/s.db", "s")
+    out = proposer.propose({"x": 1}, count=3)
+    # Two proposals, then the strategy has none left (None ends the chunk).
+    assert [kind for kind, _ in out] == ["proposal", "proposal", "proposal"]
+    assert [p.params for _, p in out[:2]] == [a, b] and out[2][1] is None
+    first_key = next(k for k in inner.calls[1] if k != "x")
+    assert inner.calls[0] == {"x": 1} and inner.calls[1] == {"x": 1, first_key: -1}
+    assert '"width1":0' in first_key.replace(" ", "")
+
+
+def test_proposals_ahead_hands_over_ready_proposals_oldest_first_and_skips_known_ones(tmp_path):
+    """Ready proposals are handed over oldest first; one whose configuration became known
+    meanwhile is thrown away (counted), and with none left the strategy proposes in the driver."""
+    from nas_sr.search.ahead import ProposalsAhead
+    from nas_sr.search.strategy import Proposal
+    from nas_sr.space import SearchSpace
+
+    space = SearchSpace.from_dict(SPACE)
+    a = {"branch": "espcn", "scale": 2, "espcn.width1": 0, "espcn.width2": 3}
+    b = {"branch": "espcn", "scale": 2, "espcn.width1": 1, "espcn.width2": 3}
+    c = {"branch": "espcn", "scale": 2, "espcn.width1": 2, "espcn.width2": 3}
+    inner = _Fixed([c])
+    ahead = ProposalsAhead(inner, space, f"sqlite:///{tmp_path}/s.db", "s", depth=4)
+    ahead._ready = [Proposal(a), Proposal(b)]
+    study = _study(tmp_path)
+    key_a = ahead._key(Proposal(a))
+    assert ahead.propose(study, {key_a: 0}).params == b  # a became known: skipped
+    assert (ahead.used, ahead.discarded) == (1, 1)
+    assert ahead.propose(study, {}).params == c and inner.calls == [{}]  # none ready: the driver's own
+    ahead.close()
+
+
 @pytest.mark.slow
 def test_search_with_proposals_ahead_completes_every_trial_once(tmp_path):
     """A cost-aware search at 4 workers (proposals from the Ray actor): every trial COMPLETE once,

@@ -153,3 +153,36 @@ def test_a_failed_training_does_not_drag_its_neighbours_down():
 
     assert abs(predicted(CostAwareStrategy.censored_noise) - trend[neighbour]) < 0.05  # measured: 0.005
     assert predicted(0.0) < trend[neighbour] - 0.1  # measured: 0.22 low
+
+
+def test_hyper_parameters_are_refitted_on_a_schedule_of_trained_trials():
+    """The kernel is refitted every 5 trained trials, every 5 % beyond 100, counted in trained
+    trials (the fitted rows stop growing at max_fit_rows, so a count of rows refitted at every
+    proposal); in between the last fit's hyper-parameters are kept. A first fit on more rows than
+    first_fit_rows starts from a fit on a subsample and ends near the full fit."""
+    from nas_sr.search.cost_aware import CostAwareStrategy
+    from nas_sr.search.objectives import Objective
+    from nas_sr.space import SearchSpace
+
+    space = SearchSpace.from_dict({"name": "grid", "scales": [2], "color": "y", "branches": [
+        {"family": "espcn", "params": {"width1": {"low": 1, "high": 20}, "width2": {"low": 1, "high": 10}}}]})
+    objectives = [Objective("psnr", "psnr", "maximize"), Objective("params", "params", "minimize")]
+    strategy = CostAwareStrategy(space, objectives, lambda c: {"params": 9.0 * c["width1"] * c["width2"]}, seed=1)
+    due = strategy._refit_due
+    assert due(None, 16) and not due(16, 19) and due(16, 20)
+    assert not due(400, 419) and due(400, 420)  # 5 % of 400: every 20
+    pool = strategy._prepare()
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.choice(len(pool), 80, replace=False))
+    target = strategy._features[rows] @ rng.normal(size=strategy._features.shape[1]) + rng.normal(0, 0.05, 80)
+    mean, _ = strategy._predict(0, rows, target, trained=300)
+    kernel = strategy._kernels[0]
+    assert strategy._fitted_at[0] == 300
+    strategy._predict(0, rows, target, trained=301)
+    assert np.array_equal(strategy._kernels[0].theta, kernel.theta) and strategy._fitted_at[0] == 300
+    strategy._predict(0, rows, target, trained=315)
+    assert strategy._fitted_at[0] == 315
+    # From the subsample's start (80 rows > 60) or the default one: the same predictions, nearly.
+    strategy.first_fit_rows, strategy._kernels, strategy._fitted_at = 1000, {}, {}
+    direct, _ = strategy._predict(0, rows, target, trained=300)
+    assert np.abs(mean - direct).max() < 0.1 * target.std()

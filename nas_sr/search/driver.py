@@ -117,7 +117,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     timeout = opts.trial_timeout if opts.trial_timeout is not None else default_trial_timeout(settings)
     runner = _Runner(opts, data, timeout)
     # Many workers: each proposal is computed while trials run, not while a freed worker waits.
-    proposer = (ProposalsAhead(strategy, opts.space, opts.storage, study.study_name)
+    proposer = (ProposalsAhead(strategy, opts.space, opts.storage, study.study_name, depth=opts.workers)
                 if opts.workers >= MIN_WORKERS else strategy)
     board, rungs, pruned_keys = prepare_early_stopping(opts.early_stopping, study, objectives,
                                                        settings.get("max_steps"))
@@ -132,6 +132,11 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     asked: set[int] = set()  # trials asked and not yet told: none may outlive the loop RUNNING
     interrupts = SafePointInterrupts()
     front = FrontOnBar(opts.progress)
+    def poll() -> None:  # while waiting for a result: stop on a signal; keep proposals ready
+        interrupts.check()
+        if isinstance(proposer, ProposalsAhead) and not stopped:
+            proposer.top_up({**{k: t.number for t, _, k in inflight.values()}, **pruned_keys, **done_keys})
+
     try:
         while True:
             interrupts.check()
@@ -172,7 +177,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
                 inflight[runner.submit(TrialSpec(trial.number, config, key, trial_settings))] = (trial, config, key)
             if not inflight:
                 break
-            ref, result = runner.wait_one(list(inflight), interrupts.check)
+            ref, result = runner.wait_one(list(inflight), poll)
             trial, config, key = inflight.pop(ref)
             record_node(trial, result)
             if result.state == "pruned" and board is not None:  # stopped at a rung: PRUNED
