@@ -187,7 +187,7 @@ def test_proposals_ahead_hands_over_ready_proposals_oldest_first_and_skips_known
     c = {"branch": "espcn", "scale": 2, "espcn.width1": 2, "espcn.width2": 3}
     inner = _Fixed([c])
     ahead = ProposalsAhead(inner, space, f"sqlite:///{tmp_path}/s.db", "s", depth=4)
-    ahead._ready = [Proposal(a), Proposal(b)]
+    ahead._ready = [(Proposal(p), ahead._key(Proposal(p))) for p in (a, b)]
     study = _study(tmp_path)
     key_a = ahead._key(Proposal(a))
     assert ahead.propose(study, {key_a: 0}).params == b  # a became known: skipped

@@ -23,7 +23,7 @@ proposes with every result.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from nas_sr.search.strategy import Proposal, SpaceExhausted, Strategy
 
@@ -96,7 +96,8 @@ class ProposalsAhead(Strategy):
         self._where = (storage, study)
         self._actor: Any = None
         self._pending: Any = None
-        self._ready: list[Proposal] = []
+        #: Proposals computed ahead, each with its configuration's key (computed once, on arrival).
+        self._ready: list[tuple[Proposal, str | None]] = []
         self._failures = 0
         #: Proposals computed ahead and used, and thrown away (their configuration became known).
         self.used = self.discarded = 0
@@ -120,13 +121,14 @@ class ProposalsAhead(Strategy):
             self._start(known, proposal)
         return proposal
 
-    def top_up(self, known: Mapping[str, int]) -> None:
+    def top_up(self, known: Callable[[], Mapping[str, int]]) -> None:
         """Between results (the driver calls it while it waits for one): a finished chunk joins the
         ready proposals and the next chunk starts, so that the buffer is full when a wave of
-        trials ends, not only refilled as their proposals are taken."""
+        trials ends, not only refilled as their proposals are taken. ``known`` is called only
+        when a chunk starts."""
         self._collect(wait=False)
-        if self._actor is not None:
-            self._start(known)
+        if self._actor is not None and self._pending is None and len(self._ready) < self.depth:
+            self._start(known())
 
     def close(self) -> None:
         """Stop the actor (proposals being computed are dropped)."""
@@ -142,8 +144,7 @@ class ProposalsAhead(Strategy):
 
     def _take(self, known: Mapping[str, int]) -> Proposal | None:
         while self._ready:
-            proposal = self._ready.pop(0)
-            key = self._key(proposal)
+            proposal, key = self._ready.pop(0)
             if key is not None and key not in known:
                 return proposal
             self.discarded += 1
@@ -159,8 +160,7 @@ class ProposalsAhead(Strategy):
         if actor is None:
             return
         ahead = dict(known)
-        for p in [handed, *self._ready]:
-            key = self._key(p)
+        for key in [self._key(handed), *(k for _, k in self._ready)]:
             if key is not None:
                 ahead[key] = -1
         self._pending = actor.propose.remote(ahead, min(CHUNK, self.depth - len(self._ready)))
@@ -197,7 +197,7 @@ class ProposalsAhead(Strategy):
             self._actor = None if self._failures >= MAX_ACTOR_FAILURES else self._actor
             return
         # Exhausted ahead: asked again in the driver with what is known then.
-        self._ready += [value for kind, value in results if kind == "proposal" and value is not None]
+        self._ready += [(value, self._key(value)) for kind, value in results if kind == "proposal" and value is not None]
 
     def _key(self, proposal: Proposal | None) -> str | None:
         return _key_of(self.space, proposal)

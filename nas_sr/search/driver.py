@@ -132,10 +132,13 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
     asked: set[int] = set()  # trials asked and not yet told: none may outlive the loop RUNNING
     interrupts = SafePointInterrupts()
     front = FrontOnBar(opts.progress)
+    def known_now() -> dict[str, int]:  # evaluated or running configurations -> trial
+        return {**{k: t.number for t, _, k in inflight.values()}, **pruned_keys, **done_keys}
+
     def poll() -> None:  # while waiting for a result: stop on a signal; keep proposals ready
         interrupts.check()
         if isinstance(proposer, ProposalsAhead) and not stopped:
-            proposer.top_up({**{k: t.number for t, _, k in inflight.values()}, **pruned_keys, **done_keys})
+            proposer.top_up(known_now)
 
     try:
         while True:
@@ -148,7 +151,7 @@ def _search(opts: SearchOptions, objectives: list[Objective], constraints: list[
                 if total is not None and len(done_keys) + len(pruned_keys) + len(inflight) >= total:
                     stopped = f"every one of the {total} configurations of the space is evaluated or running"
                     break
-                known = {**{k: t.number for t, _, k in inflight.values()}, **pruned_keys, **done_keys}
+                known = known_now()
                 propose: Strategy | None = proposer
                 if retries:  # a lost trial's configuration first
                     params, attempt, lost = retries.pop(0)
