@@ -9,7 +9,7 @@ task per worker) are outside the timed part.
 
 * engine: ``nas_sr.search.driver.run_search`` with the default strategy (cost-aware), the default
   objectives (psnr, latency_ms, params) and a real study database (``--storage sqlite``: a temp
-  file; ``postgresql``: a throw-away server started here, as ``tests/conftest.py`` does). Timed:
+  file; ``postgresql``: a throw-away server of ``nas_sr.testing``, as the tests start). Timed:
   the whole ``run_search`` call. Engine seconds per trial: the driver's own time between one result
   and the next wait (recording it, proposing, asking and submitting the next trial).
 * Ray Tune: ``Tuner`` with ``OptunaSearch`` (TPE, the same space define-by-run, the same
@@ -42,7 +42,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from nas_sr.testing import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE_FILE = ROOT / "search_spaces" / "edge_sr.yaml"
@@ -103,67 +106,23 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 # --- storage ---------------------------------------------------------------------------------------
 
 
-class Postgres:
-    """A throw-away PostgreSQL server (initdb in a temp folder, pg_ctl on a free port, as
-    ``tests/conftest.py`` starts it; as root the server runs as user ``postgres`` or ``nobody``)."""
-
-    def __init__(self) -> None:
-        import glob
-        import pwd
-        import shutil
-        import socket
-        import subprocess
-
-        found = shutil.which("initdb")
-        versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-        if not found and not versions:
-            sys.exit("scale.py: --storage postgresql needs PostgreSQL's initdb and pg_ctl (apt-get install postgresql)")
-        self.bindir = Path(found).resolve().parent if found else Path(versions[-1]).parent
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.root = Path(tempfile.mkdtemp(prefix="nsr-scale-pg-"))
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses root
-            user = next(u for u in ("postgres", "nobody") if _has_user(u))
-            self.prefix = ["runuser", "-u", user, "--"]
-            os.chmod(self.root, 0o755)
-            entry = pwd.getpwnam(user)
-            os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        self._run = lambda argv: subprocess.run([*self.prefix, *argv], check=True, capture_output=True, timeout=120)
-        self._run([str(self.bindir / "initdb"), "-D", str(self.root / "data"), "-U", "postgres", "--auth=trust",
-                   "-E", "UTF8", "--no-sync"])
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-o", options, "-l",
-                   str(self.root / "log"), "-w", "-t", "60", "start"])
-
-    def new_database(self, name: str) -> str:
-        import psycopg
-
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute(f"CREATE DATABASE {name}")
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
-
-    def close(self) -> None:
-        import shutil
-        import subprocess
-
-        try:
-            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop"])
-        except subprocess.CalledProcessError:
-            pass
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _has_user(name: str) -> bool:
-    import pwd
+def start_postgres() -> PostgresServer:
+    """A throw-away PostgreSQL server (:class:`nas_sr.testing.PostgresServer`, as the tests' own); exits
+    with a one-line reason when none can start here."""
+    from nas_sr.testing import PostgresServer, PostgresUnavailable
 
     try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
+        return PostgresServer(prefix="nsr-scale-pg-")
+    except PostgresUnavailable as error:
+        sys.exit(f"scale.py: --storage postgresql: {error}")
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM ends the run as ``sys.exit`` does (Python's default ends it at once), so ``finally``
+    blocks and ``atexit`` run: the PostgreSQL server started here is stopped, the temp folders go."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 # --- the engine ------------------------------------------------------------------------------------
@@ -398,7 +357,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from nas_sr.search.driver import candidate_cost_fn
     from nas_sr.space import load_space
 
-    server = Postgres() if args.storage == "postgresql" else None
+    server = start_postgres() if args.storage == "postgresql" else None
     result: dict[str, Any] = {"workers": args.workers, "trial_seconds": args.trial_seconds, "trials": args.trials,
                               "storage": args.storage, "sampler": args.sampler,
                               "cpus": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 1), "ray_address": args.address}
@@ -445,4 +404,5 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    exit_on_sigterm()
     main()
