@@ -186,3 +186,37 @@ def test_hyper_parameters_are_refitted_on_a_schedule_of_trained_trials():
     strategy.first_fit_rows, strategy._kernels, strategy._fitted_at = 1000, {}, {}
     direct, _ = strategy._predict(0, rows, target, trained=300)
     assert np.abs(mean - direct).max() < 0.1 * target.std()
+
+
+def test_a_running_trial_is_taken_one_standard_deviation_below_its_prediction():
+    """A pending candidate is fantasised at its predicted mean less ``pending_lie`` (calibrated)
+    standard deviations, as data: the model is then surer of it, and its neighbours' predictions
+    fall toward the lie."""
+    from nas_sr.search.cost_aware import CostAwareStrategy
+    from nas_sr.search.objectives import Objective
+    from nas_sr.space import SearchSpace
+
+    space = SearchSpace.from_dict({"name": "one", "scales": [2], "color": "y", "branches": [
+        {"family": "esr-max", "params": {"kernel_size": [3], "channels": {"low": 1, "high": 32}}}]})
+    objectives = [Objective("psnr", "psnr", "maximize"), Objective("params", "params", "minimize")]
+    strategy = CostAwareStrategy(space, objectives, lambda c: {"params": 9.0 * c["channels"]})
+    pool = strategy._prepare()
+    channels = np.array([c.config["channels"] for c in pool])
+    trained = np.flatnonzero(np.isin(channels, [1, 2, 4, 8, 16, 32]))
+    target = 30.0 + np.log2(channels[trained]) + np.array([0.1, -0.1, 0.05, -0.05, 0.1, -0.1])
+    pending = np.flatnonzero(channels == 11)
+    beside = int(np.flatnonzero(channels == 12)[0])
+
+    def predict(lie):
+        strategy.pending_lie, strategy._kernels, strategy._fitted_at = lie, {}, {}
+        return strategy._predict(0, trained, target, pending)
+
+    alone, spread = strategy._predict(0, trained, target)  # no trial running
+    mean0, std0 = predict(0.0)
+    mean1, std1 = predict(1.0)
+    i = int(pending[0])
+    assert spread[i] > 0.05  # untried: uncertain (measured 0.14)
+    assert mean0[i] == pytest.approx(alone[i], abs=0.01 * spread[i]) and std0[i] < 0.9 * spread[i]  # at the mean
+    # one standard deviation lower, as data with the model's noise: measured 0.54 of it lower
+    assert alone[i] - spread[i] < mean1[i] < alone[i] - 0.3 * spread[i] and std1[i] < 0.9 * spread[i]
+    assert mean1[beside] < mean0[beside] - 0.3 * spread[beside]  # the neighbour follows it (measured 0.53)
