@@ -30,8 +30,8 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from nas_sr.search.cost_aware import MAX_CANDIDATES, Candidate, candidates, features
-from nas_sr.search.strategy import CostFn, Proposal, SpaceExhausted, Strategy
+from nas_sr.search.cost_aware import MAX_CANDIDATES, Candidate, candidates, features, pool_state
+from nas_sr.search.strategy import CostFn, Proposal, Strategy
 
 if TYPE_CHECKING:
     import optuna
@@ -89,18 +89,9 @@ class BotorchStrategy(Strategy):
         return self._hash_order[pick]
 
     def propose(self, study: "optuna.Study", known: Mapping[str, int]) -> Proposal | None:
-        from optuna.trial import TrialState
-
         pool = self._prepare()
-        index = {c.key: i for i, c in enumerate(pool)}
-        free = [i for i, c in enumerate(pool) if c.key not in known]
-        if not free:
-            raise SpaceExhausted(f"botorch: every one of the {len(pool)} candidates is evaluated or running")
-        trained: dict[int, list[float]] = {}
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            i = index.get(t.user_attrs.get("config", ""))
-            if i is not None and t.values is not None:
-                trained[i] = list(t.values)
+        index, free, rows = pool_state("botorch", pool, study, known)
+        trained = {i: values for i, values, _ in rows}
         if len([k for k in known if k in index]) < self.initial or len(trained) < 2:
             i = next(i for i in self._order if pool[i].key not in known)
             return Proposal(dict(pool[i].params), {"proposal": "initial design"})

@@ -101,6 +101,25 @@ def candidates(space: "SearchSpace", cost_fn: CostFn, seed: int = 0,
     return list(out.values())
 
 
+def pool_state(name: str, pool: Sequence[Candidate], study: "optuna.Study",
+               known: Mapping[str, int]) -> tuple[dict[str, int], list[int], list[tuple[int, list[float], bool]]]:
+    """What a strategy over a candidate pool knows of it: each candidate's index by key, the free
+    ones (neither evaluated nor running; :class:`SpaceExhausted` when none is left) and the trained
+    ones, as (index, values, feasible), from the study's COMPLETE trials."""
+    from optuna.trial import TrialState
+
+    index = {c.key: i for i, c in enumerate(pool)}
+    free = [i for i, c in enumerate(pool) if c.key not in known]
+    if not free:
+        raise SpaceExhausted(f"{name}: every one of the {len(pool)} candidates is evaluated or running")
+    trained: list[tuple[int, list[float], bool]] = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        i = index.get(t.user_attrs.get("config", ""))
+        if i is not None and t.values is not None:
+            trained.append((i, list(t.values), all(v <= 0 for v in t.constraints.values())))
+    return index, free, trained
+
+
 def features(configs: Sequence[Mapping[str, Any]], costs: Sequence[Mapping[str, float]]) -> "np.ndarray":
     """Model inputs in [0, 1]: one-hot family and scale, each cost (log10 when positive and spread
     over a decade or more), each family's hyper-parameters (0 for other families; log(1 + v) when
@@ -271,18 +290,8 @@ class CostAwareStrategy(Strategy):
 
     # -- proposing --------------------------------------------------------------------------------
     def propose(self, study: "optuna.Study", known: Mapping[str, int]) -> Proposal | None:
-        from optuna.trial import TrialState
-
         pool = self._prepare()
-        index = {c.key: i for i, c in enumerate(pool)}
-        free = [i for i, c in enumerate(pool) if c.key not in known]
-        if not free:
-            raise SpaceExhausted(f"cost-aware: every one of the {len(pool)} candidates is evaluated or running")
-        trained: list[tuple[int, list[float], bool]] = []
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            i = index.get(t.user_attrs.get("config", ""))
-            if i is not None and t.values is not None:
-                trained.append((i, list(t.values), all(v <= 0 for v in t.constraints.values())))
+        index, free, trained = pool_state(self.name, pool, study, known)
         for i in self._order:
             if len(trained) >= len(self._order):
                 break
