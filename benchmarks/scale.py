@@ -262,7 +262,7 @@ def proposal_seconds(args: argparse.Namespace, url: str, folder: Path, params: d
 
     from nas_sr.models.registry import config_key
     from nas_sr.study.bulk import bulk_add_trials
-    from nas_sr.search.cost_aware import candidates
+    from nas_sr.search.candidates import candidates
     from nas_sr.search.objectives import parse_objectives
     from nas_sr.search.strategy import make_strategy
     from nas_sr.space import load_space
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import ray
 
-    from nas_sr.search.cost_aware import candidates
+    from nas_sr.search.candidates import candidates
     from nas_sr.search.driver import candidate_cost_fn
     from nas_sr.space import load_space
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from nas_sr.search.cost_aware import MAX_CANDIDATES, Candidate, candidates, features, pool_state
+from nas_sr.search.candidates import MAX_CANDIDATES, Candidate, candidates, features, pool_state
 from nas_sr.search.strategy import CostFn, Proposal, Strategy
 
 if TYPE_CHECKING:

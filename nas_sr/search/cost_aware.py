@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-# expected_hvi and uncovered are re-exported: they were this module's API before nas_sr.search.ehvi
+# Re-exported: this module's API before nas_sr.search.ehvi and nas_sr.search.candidates held them.
+from nas_sr.search.candidates import (MAX_CANDIDATES, SAMPLED_CANDIDATES, Candidate,  # noqa: F401
+                                      candidates, features, pool_state)
 from nas_sr.search.ehvi import expected_hvi, non_dominated, uncovered  # noqa: F401
-from nas_sr.search.strategy import CostFn, Proposal, SpaceExhausted, Strategy, grid_params, register_strategy
+from nas_sr.search.strategy import CostFn, Proposal, Strategy, register_strategy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,124 +50,11 @@ if TYPE_CHECKING:
     from nas_sr.search.objectives import Objective
     from nas_sr.space import SearchSpace
 
-#: Candidates scored per proposal: every configuration of a finite space up to this many, else a sample.
-MAX_CANDIDATES = 2000
-#: Size of that sample (larger spaces): building a big model to count its costs takes up to ~70 ms.
-SAMPLED_CANDIDATES = 500
 #: Reference point on the strategy's unit scales (every axis): just below the worst values, so that
 #: the hypervolume weighs a dense front's interior, where most of its points lie, more than its
 #: extremes. On eSR-Bench (10 seeds) -0.02 rather than -0.1 took C x2 from 61 to 57 evaluations to
 #: 98 %, B x2 from 52.5 to 51.5, A x4 from 35.5 to 35; C x4 from 76 to 86.5 (docs/esr_bench.md).
 REFERENCE = -0.02
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A configuration the strategy may propose: its Optuna parameters, config, key and known costs."""
-
-    params: dict[str, Any]
-    config: dict[str, Any]
-    key: str
-    costs: Mapping[str, float]
-
-
-def candidates(space: "SearchSpace", cost_fn: CostFn, seed: int = 0,
-               limit: int = MAX_CANDIDATES) -> list[Candidate]:
-    """Every configuration of a finite space of at most ``limit``, else ``min(limit,
-    SAMPLED_CANDIDATES)`` random draws (Optuna's random sampler over ``space.suggest``), each once,
-    with its costs."""
-    import optuna
-    from optuna.trial import FixedTrial
-
-    from nas_sr.models.registry import config_key
-
-    finite = all(b.size() is not None for b in space.branches)
-    drawn: list[dict[str, Any]]
-    if finite and space.count() <= limit:
-        drawn = list(grid_params(space))
-    else:
-        study = optuna.create_study(storage=optuna.storages.InMemoryStorage(),
-                                    sampler=optuna.samplers.RandomSampler(seed=seed))
-        drawn = []
-        for _ in range(min(limit, SAMPLED_CANDIDATES)):
-            trial = study.ask()
-            space.suggest(trial)
-            drawn.append(dict(trial.params))
-    out: dict[str, Candidate] = {}
-    for params in drawn:
-        config = space.suggest(FixedTrial(params))
-        key = config_key(config)
-        if key not in out:
-            out[key] = Candidate(params, config, key, dict(cost_fn(config)))
-    return list(out.values())
-
-
-def pool_state(name: str, pool: Sequence[Candidate], study: "optuna.Study",
-               known: Mapping[str, int]) -> tuple[dict[str, int], list[int], list[tuple[int, list[float], bool]]]:
-    """What a strategy over a candidate pool knows of it: each candidate's index by key, the free
-    ones (neither evaluated nor running; :class:`SpaceExhausted` when none is left) and the trained
-    ones, as (index, values, feasible), from the study's COMPLETE trials."""
-    from optuna.trial import TrialState
-
-    index = {c.key: i for i, c in enumerate(pool)}
-    free = [i for i, c in enumerate(pool) if c.key not in known]
-    if not free:
-        raise SpaceExhausted(f"{name}: every one of the {len(pool)} candidates is evaluated or running")
-    trained: list[tuple[int, list[float], bool]] = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        i = index.get(t.user_attrs.get("config", ""))
-        if i is not None and t.values is not None:
-            trained.append((i, list(t.values), all(v <= 0 for v in t.constraints.values())))
-    return index, free, trained
-
-
-def features(configs: Sequence[Mapping[str, Any]], costs: Sequence[Mapping[str, float]]) -> "np.ndarray":
-    """Model inputs in [0, 1]: one-hot family and scale, each cost (log10 when positive and spread
-    over a decade or more), each family's hyper-parameters (0 for other families; log(1 + v) when
-    non-negative and spread over a factor of 4 or more, as sizes act by ratios; categorical values
-    one-hot).
-
-    >>> x = features([{"family": "a", "scale": 2, "k": 1}, {"family": "b", "scale": 2, "k": 3}],
-    ...              [{"params": 10.0}, {"params": 1000.0}])
-    >>> x.tolist()  # family a, family b, log10 params, a's k, b's k
-    [[1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0, 1.0]]
-    """
-    import numpy as np
-
-    columns: list[np.ndarray] = []
-    families = sorted({c["family"] for c in configs})
-    for name, values in (("family", families), ("scale", sorted({c["scale"] for c in configs}))):
-        if len(values) > 1:
-            columns += [np.array([float(c[name] == v) for c in configs]) for v in values]
-    for key in sorted({k for c in costs for k in c}):
-        column = np.array([float(c.get(key, math.nan)) for c in costs])
-        if np.nanmin(column) > 0 and np.nanmax(column) >= 10 * np.nanmin(column):
-            column = np.log10(column)
-        columns.append(_unit(column))
-    for family in families:
-        rows = [i for i, c in enumerate(configs) if c["family"] == family]
-        for key in sorted({k for i in rows for k in configs[i]} - {"family", "scale", "color"}):
-            values = [configs[i].get(key) for i in rows]
-            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                column = np.zeros(len(configs))
-                numbers = np.array(values, dtype=float)
-                if numbers.min() >= 0 and numbers.max() >= 4 * max(numbers.min(), 1.0):
-                    numbers = np.log1p(numbers)
-                column[rows] = _unit(numbers) if len(set(values)) > 1 else 1.0
-                columns.append(column)
-            else:
-                for value in sorted(set(map(str, values))):
-                    columns.append(np.array([float(c["family"] == family and str(c.get(key)) == value)
-                                             for c in configs]))
-    return np.stack(columns, axis=1) if columns else np.zeros((len(configs), 1))
-
-
-def _unit(column: "np.ndarray") -> "np.ndarray":
-    import numpy as np
-
-    column = np.nan_to_num(column, nan=float(np.nanmin(column)) if np.isfinite(column).any() else 0.0)
-    low, high = column.min(), column.max()
-    return (column - low) / (high - low) if high > low else np.ones_like(column)
 
 
 @register_strategy("cost-aware")

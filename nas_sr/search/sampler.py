@@ -316,7 +316,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
     def _candidates(self) -> set[str]:
         """The keys of the strategy's candidates (the same pool, its costs already counted)."""
         if self._candidate_keys is None:
-            from nas_sr.search.cost_aware import candidates
+            from nas_sr.search.candidates import candidates
 
             pool = candidates(self.space, self.cost_fn, self.seed, self.strategy.max_candidates)
             known = set.intersection(*(set(c.costs) for c in pool)) if pool else set()
