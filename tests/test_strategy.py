@@ -126,20 +126,27 @@ def test_candidate_flops_scale_from_a_small_input(tmp_path):
         assert candidate_cost_fn({"resolution": (1920, 1080)}, flops=False)(config) == {"params": full.params}
 
 
-def test_a_failed_training_does_not_drag_its_neighbours_down():
-    """A trained value far under the rest (a training that failed) is censored at the floor: the
-    prediction for its untried neighbour stays near the family's trend, where an uncensored fit
-    pulls it down."""
+def _one_family(widest):
+    """A cost-aware strategy over eSR-MAX 3x3 of 1..``widest`` channels (PSNR, parameters), prepared,
+    and each candidate's channels."""
     from nas_sr.search.cost_aware import CostAwareStrategy
     from nas_sr.search.objectives import Objective
     from nas_sr.space import SearchSpace
 
     space = SearchSpace.from_dict({"name": "one", "scales": [2], "color": "y", "branches": [
-        {"family": "esr-max", "params": {"kernel_size": [3], "channels": {"low": 1, "high": 16}}}]})
+        {"family": "esr-max", "params": {"kernel_size": [3], "channels": {"low": 1, "high": widest}}}]})
     objectives = [Objective("psnr", "psnr", "maximize"), Objective("params", "params", "minimize")]
     strategy = CostAwareStrategy(space, objectives, lambda c: {"params": 9.0 * c["channels"]})
-    pool = strategy._prepare()
-    channels = np.array([c.config["channels"] for c in pool])
+    return strategy, np.array([c.config["channels"] for c in strategy._prepare()])
+
+
+def test_a_failed_training_does_not_drag_its_neighbours_down():
+    """A trained value far under the rest (a training that failed) is censored at the floor: the
+    prediction for its untried neighbour stays near the family's trend, where an uncensored fit
+    pulls it down."""
+    from nas_sr.search.cost_aware import CostAwareStrategy
+
+    strategy, channels = _one_family(16)
     trend = 30.0 + np.log2(channels)  # PSNR rises with the width
     trained = np.flatnonzero(channels != 9)
     target = trend[trained].copy()
@@ -192,16 +199,7 @@ def test_a_running_trial_is_taken_one_standard_deviation_below_its_prediction():
     """A pending candidate is fantasised at its predicted mean less ``pending_lie`` (calibrated)
     standard deviations, as data: the model is then surer of it, and its neighbours' predictions
     fall toward the lie."""
-    from nas_sr.search.cost_aware import CostAwareStrategy
-    from nas_sr.search.objectives import Objective
-    from nas_sr.space import SearchSpace
-
-    space = SearchSpace.from_dict({"name": "one", "scales": [2], "color": "y", "branches": [
-        {"family": "esr-max", "params": {"kernel_size": [3], "channels": {"low": 1, "high": 32}}}]})
-    objectives = [Objective("psnr", "psnr", "maximize"), Objective("params", "params", "minimize")]
-    strategy = CostAwareStrategy(space, objectives, lambda c: {"params": 9.0 * c["channels"]})
-    pool = strategy._prepare()
-    channels = np.array([c.config["channels"] for c in pool])
+    strategy, channels = _one_family(32)
     trained = np.flatnonzero(np.isin(channels, [1, 2, 4, 8, 16, 32]))
     target = 30.0 + np.log2(channels[trained]) + np.array([0.1, -0.1, 0.05, -0.05, 0.1, -0.1])
     pending = np.flatnonzero(channels == 11)

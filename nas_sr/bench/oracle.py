@@ -26,11 +26,11 @@ class Oracle:
 
         from nas_sr.bench.esr import COST_REFERENCE, PSNR_REFERENCE
 
-        self.instance = instance
         self.keys = list(instance.units)
+        self._index = {k: i for i, k in enumerate(self.keys)}
         self._points = np.array([instance.units[k] for k in self.keys])
         self._reference = np.array([PSNR_REFERENCE] + [COST_REFERENCE] * (self._points.shape[1] - 1))
-        self._proposed: list[str] = []
+        self._proposed: list[int] = []  # indices into keys
         self._start = list(start)
 
     def next(self) -> str | None:
@@ -41,18 +41,15 @@ class Oracle:
         from nas_sr.search.ehvi import non_dominated, uncovered
 
         if len(self._proposed) < len(self._start):
-            key = self._start[len(self._proposed)]
+            i = self._index[self._start[len(self._proposed)]]
         else:
-            taken = set(self._proposed)
-            free = [i for i, k in enumerate(self.keys) if k not in taken]
-            if not free:
+            free = np.setdiff1d(np.arange(len(self.keys)), self._proposed)
+            if not len(free):
                 return None
-            mine = [self.keys.index(k) for k in self._proposed]
-            front = non_dominated(self._points[mine]) if mine else np.zeros((0, self._points.shape[1]))
-            gains = uncovered(front, self._points[free], self._reference)
-            key = self.keys[free[int(np.argmax(gains))]]
-        self._proposed.append(key)
-        return key
+            front = non_dominated(self._points[self._proposed])
+            i = int(free[np.argmax(uncovered(front, self._points[free], self._reference))])
+        self._proposed.append(i)
+        return self.keys[i]
 
 
 def evals_in_flight(instance: "EsrInstance", parallel: int, seed: int, level: float = 0.98,

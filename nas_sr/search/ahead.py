@@ -109,16 +109,18 @@ class ProposalsAhead(Strategy):
         """The oldest proposal computed ahead that is still new (waiting for the chunk being
         computed when none is ready), else one computed now; then more are asked for."""
         self._collect(wait=False)
-        proposal = self._take(known)
-        if proposal is None and self._pending is not None:
+        taken = self._take(known)
+        if taken is None and self._pending is not None:
             self._collect(wait=True)
-            proposal = self._take(known)
-        if proposal is not None:
+            taken = self._take(known)
+        if taken is not None:
             self.used += 1
+            proposal, key = taken
         else:
             proposal = self.strategy.propose(study, known)  # raises SpaceExhausted when nothing is left
+            key = self._key(proposal)
         if proposal is not None:  # the sampler chooses otherwise: nothing to compute ahead
-            self._start(known, proposal)
+            self._start(known, key)
         return proposal
 
     def top_up(self, known: Callable[[], Mapping[str, int]]) -> None:
@@ -142,25 +144,26 @@ class ProposalsAhead(Strategy):
         self._actor = self._pending = None
         self._ready = []
 
-    def _take(self, known: Mapping[str, int]) -> Proposal | None:
+    def _take(self, known: Mapping[str, int]) -> tuple[Proposal, str | None] | None:
+        """The oldest ready proposal still new, with its key (the stale ones before it discarded)."""
         while self._ready:
             proposal, key = self._ready.pop(0)
             if key is not None and key not in known:
-                return proposal
+                return proposal, key
             self.discarded += 1
         return None
 
     # -- the actor --------------------------------------------------------------------------------
-    def _start(self, known: Mapping[str, int], handed: Proposal | None = None) -> None:
+    def _start(self, known: Mapping[str, int], handed: str | None = None) -> None:
         """Ask the actor for the next chunk (unless one is being computed or the buffer is full),
-        with the proposal just handed over and the ready ones counted as running."""
+        with the configuration just handed over (its key) and the ready ones counted as running."""
         if self._pending is not None or len(self._ready) >= self.depth:
             return
         actor = self._ensure_actor()
         if actor is None:
             return
         ahead = dict(known)
-        for key in [self._key(handed), *(k for _, k in self._ready)]:
+        for key in [handed, *(k for _, k in self._ready)]:
             if key is not None:
                 ahead[key] = -1
         self._pending = actor.propose.remote(ahead, min(CHUNK, self.depth - len(self._ready)))

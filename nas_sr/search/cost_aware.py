@@ -21,8 +21,9 @@ function of it, whose expectation under a normal prediction has a closed form
 (:func:`expected_hvi`). Other objectives unknown before training (latency when it is measured
 with the trial) are predicted by their own model's mean. Running trials count on the front at
 one standard deviation below their predicted mean, and the model takes them as data at that value
-(a pessimistic "kriging believer"), so concurrent proposals spread rather than pile onto one region; while fewer than two results are in,
-the next trial is the candidate farthest from every one tried or running.
+(a pessimistic "kriging believer"), so concurrent proposals spread rather than pile onto one
+region; while fewer than two results are in, the next trial is the candidate farthest from every
+one tried or running.
 
 Each proposed trial records why (user attributes): ``proposal`` (``initial design`` or
 ``expected HV improvement``), ``predicted_objective``, ``predicted_mean``, ``predicted_std``
